@@ -1,0 +1,2 @@
+//! The `cache-preload` binary.
+fn main() {}

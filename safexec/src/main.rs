@@ -1,0 +1,2 @@
+//! The `safexec` binary.
+fn main() {}

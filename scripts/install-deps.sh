@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the system packages the demo, the tests and the benchmarks need, once and quietly.
+# Packages: nginx, php-fpm, wget, curl, hyperfine, wrk, passwd (useradd), util-linux (setpriv),
+# procps, libcap2-bin (capsh/getpcaps, for diagnostics) and the cargo-fuzz subcommand (from crates.io).
+set -euo pipefail
+
+need=()
+command -v nginx >/dev/null 2>&1 || need+=(nginx)
+ls /usr/sbin/php-fpm* >/dev/null 2>&1 || need+=(php-fpm)
+command -v wget >/dev/null 2>&1 || need+=(wget)
+command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v hyperfine >/dev/null 2>&1 || need+=(hyperfine)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v useradd >/dev/null 2>&1 || need+=(passwd)
+command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
+command -v pgrep >/dev/null 2>&1 || need+=(procps)
+command -v getpcaps >/dev/null 2>&1 || need+=(libcap2-bin)
+
+if [ ${#need[@]} -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "install-deps: need root to install: ${need[*]}" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    # The distribution's units must not hold the ports or the cache dirs the tests use.
+    for svc in nginx php8.2-fpm; do
+        if command -v systemctl >/dev/null 2>&1; then systemctl stop "$svc" >/dev/null 2>&1 || true; fi
+    done
+    pkill -x nginx >/dev/null 2>&1 || true
+    pkill -f 'php-fpm: master' >/dev/null 2>&1 || true
+fi
+
+if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+    cargo install --quiet --locked cargo-fuzz >/dev/null 2>&1
+fi

@@ -1,0 +1,1 @@
+//! End-to-end harness (placeholder; implemented under issue 7).
