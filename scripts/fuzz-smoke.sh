@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs every cargo-fuzz target for a short, fixed time (FUZZ_SECONDS, default 10) on the nightly toolchain.
+# Any crash or panic fails the run.
+set -euo pipefail
+cd "$(dirname "$0")/../fuzz"
+secs=${FUZZ_SECONDS:-10}
+targets=$(cargo +nightly fuzz list)
+[ -n "$targets" ] || { echo "fuzz-smoke: no fuzz targets" >&2; exit 1; }
+cargo +nightly fuzz build --quiet
+for t in $targets; do
+    echo "fuzz: $t (${secs}s)"
+    cargo +nightly fuzz run "$t" -- -max_total_time="$secs" >"/tmp/fuzz-$t.log" 2>&1 || {
+        tail -n 40 "/tmp/fuzz-$t.log" >&2
+        echo "fuzz-smoke: target $t failed" >&2
+        exit 1
+    }
+    grep -Eo 'Done [0-9]+ runs in [0-9]+ second' "/tmp/fuzz-$t.log" | tail -n 1 || true
+done
