@@ -1,0 +1,573 @@
+//! Adaptive concurrency: as fast as the server allows, never at its visitors' expense.
+//!
+//! A pure state machine; the crawl loop passes in [`Instant`]s and response outcomes.
+//!
+//! * It starts with one request in flight and measures a **baseline** latency (the median of
+//!   the first round). Cached (HIT) and uncached responses are tracked separately: a HIT costs
+//!   the server a file read, a MISS a PHP render, and mixing them would make every MISS look
+//!   like congestion once a few HITs set the baseline.
+//! * After every **round** (as many completions as the current limit, at least
+//!   [`Config::min_round`]) it compares the round's median latency with the baseline: within
+//!   [`Config::latency_factor`] × baseline it adds one request in flight (additive increase);
+//!   above it, it removes a quarter (latency growth means requests queue for PHP workers,
+//!   i.e. visitors queue too).
+//! * HTTP 429, 503 and transport errors halve the limit at once, at most once per round of
+//!   requests that were already in flight (as TCP does), and a `Retry-After` pauses new requests.
+//! * Hard caps: [`Config::max_concurrency`] and [`Config::max_rps`] (a token bucket with a burst
+//!   of one, so requests are evenly spaced).
+//! * [`LoadGate`]: while the 1-minute load average is above `--max-load` and the site is on this
+//!   machine, no new request starts.
+//!
+//! Default cap: [`DEFAULT_MAX_CONCURRENCY`] = 6, the number of parallel connections a browser
+//! opens to one host over HTTP/1.1. Any site already serves that much parallelism to a single
+//! visitor loading a page, and the cap is only reached while latency shows no queueing.
+
+use std::collections::VecDeque;
+use std::fs;
+use std::io;
+use std::net::{IpAddr, UdpSocket};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Default `--max-concurrency` (see the module docs for why 6).
+pub const DEFAULT_MAX_CONCURRENCY: usize = 6;
+
+/// Tuning of the controller.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// Hard cap on requests in flight (`--max-concurrency`), at least 1.
+    pub max_concurrency: usize,
+    /// Hard cap on requests started per second (`--max-rps`), if any.
+    pub max_rps: Option<f64>,
+    /// A round whose median latency exceeds this multiple of the baseline counts as growth.
+    pub latency_factor: f64,
+    /// Fewest completions that make a round (more when the limit is higher).
+    pub min_round: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_concurrency: DEFAULT_MAX_CONCURRENCY,
+            max_rps: None,
+            latency_factor: 1.5,
+            min_round: 4,
+        }
+    }
+}
+
+impl Config {
+    /// Checks user-given caps: both must be positive and finite.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_concurrency == 0 {
+            return Err("--max-concurrency must be at least 1".into());
+        }
+        if let Some(r) = self.max_rps {
+            if !(r.is_finite() && r > 0.0) {
+                return Err("--max-rps must be a positive number".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How one request ended, as the controller sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// A response (any status but 429/503); `latency` is the time to the response headers.
+    Ok {
+        /// Time from sending to the response head.
+        latency: Duration,
+        /// Whether the cache served it (HIT and friends): tracked against its own baseline.
+        cached: bool,
+    },
+    /// HTTP 429 or 503, with `Retry-After` if given.
+    Throttled {
+        /// The server's requested pause.
+        retry_after: Option<Duration>,
+    },
+    /// Connect, timeout or read error.
+    Error,
+}
+
+/// Whether a new request may start now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admit {
+    /// Start it (a rate token was taken).
+    Go,
+    /// The in-flight limit is reached: wait for a completion.
+    Full,
+    /// Rate cap or `Retry-After` pause: try again after this long.
+    Wait(Duration),
+}
+
+/// Latency history of one kind of response (cached or not).
+#[derive(Clone, Debug, Default)]
+struct Track {
+    baseline: Option<Duration>,
+    recent: VecDeque<Duration>,
+}
+
+/// Why the limit last changed (for reports and tests).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// Latency stayed within the bound: one more in flight.
+    Increase,
+    /// Latency grew: a quarter fewer.
+    LatencyBackoff,
+    /// 429/503/error: half as many.
+    ThrottleBackoff,
+}
+
+/// The adaptive concurrency controller.
+#[derive(Clone, Debug)]
+pub struct Controller {
+    cfg: Config,
+    limit: usize,
+    tracks: [Track; 2],
+    /// Completions since the limit last changed (one round = max(limit, min_round)).
+    since_change: usize,
+    /// Completions still to come from requests sent before the last backoff; a further
+    /// congestion signal from them is the same congestion and does not cut again.
+    recovering: usize,
+    bucket: TokenBucket,
+    paused_until: Option<Instant>,
+    peak: usize,
+    history: Vec<(usize, Change)>,
+}
+
+impl Controller {
+    /// A controller at one request in flight.
+    pub fn new(cfg: Config, now: Instant) -> Self {
+        let bucket = TokenBucket::new(cfg.max_rps, now);
+        Controller {
+            cfg,
+            limit: 1,
+            tracks: Default::default(),
+            since_change: 0,
+            recovering: 0,
+            bucket,
+            paused_until: None,
+            peak: 1,
+            history: Vec::new(),
+        }
+    }
+
+    /// Requests allowed in flight now.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// The highest limit reached in this run.
+    pub fn peak(&self) -> usize {
+        self.peak
+    }
+
+    /// Every limit change so far: the new limit and why.
+    pub fn history(&self) -> &[(usize, Change)] {
+        &self.history
+    }
+
+    /// The baseline latency of cached (`true`) or uncached responses, once measured.
+    pub fn baseline(&self, cached: bool) -> Option<Duration> {
+        self.tracks[usize::from(cached)].baseline
+    }
+
+    /// Whether a new request may start, given how many are in flight.
+    pub fn admit(&mut self, now: Instant, in_flight: usize) -> Admit {
+        if let Some(until) = self.paused_until {
+            if now < until {
+                return Admit::Wait(until - now);
+            }
+            self.paused_until = None;
+        }
+        if in_flight >= self.limit {
+            return Admit::Full;
+        }
+        match self.bucket.take(now) {
+            None => Admit::Go,
+            Some(wait) => Admit::Wait(wait),
+        }
+    }
+
+    /// Feeds one finished request.
+    pub fn on_outcome(&mut self, outcome: Outcome, now: Instant) {
+        self.recovering = self.recovering.saturating_sub(1);
+        match outcome {
+            Outcome::Throttled { retry_after } => {
+                if let Some(d) = retry_after {
+                    let until = now + d;
+                    self.paused_until = Some(self.paused_until.map_or(until, |p| p.max(until)));
+                }
+                self.backoff(self.limit / 2, Change::ThrottleBackoff);
+            }
+            Outcome::Error => self.backoff(self.limit / 2, Change::ThrottleBackoff),
+            Outcome::Ok { latency, cached } => self.on_latency(latency, cached),
+        }
+    }
+
+    fn on_latency(&mut self, latency: Duration, cached: bool) {
+        let round = self.limit.max(self.cfg.min_round);
+        let track = &mut self.tracks[usize::from(cached)];
+        track.recent.push_back(latency);
+        while track.recent.len() > round {
+            track.recent.pop_front();
+        }
+        self.since_change += 1;
+        if track.recent.len() < round || self.since_change < round {
+            return;
+        }
+        let median = median(&track.recent);
+        let baseline = match track.baseline {
+            None => {
+                track.baseline = Some(median);
+                median
+            }
+            // At one in flight nothing of ours queues, so that median is the unloaded latency
+            // now (it may legitimately drift up); above one the baseline only ever falls.
+            Some(b) if self.limit == 1 => {
+                track.baseline = Some(median);
+                b.max(median)
+            }
+            Some(b) => {
+                let b = b.min(median);
+                track.baseline = Some(b);
+                b
+            }
+        };
+        if median.as_secs_f64() > baseline.as_secs_f64() * self.cfg.latency_factor {
+            let cut = (self.limit / 4).max(1);
+            self.backoff(self.limit.saturating_sub(cut), Change::LatencyBackoff);
+        } else if self.limit < self.cfg.max_concurrency {
+            self.limit += 1;
+            self.peak = self.peak.max(self.limit);
+            self.since_change = 0;
+            self.history.push((self.limit, Change::Increase));
+        } else {
+            self.since_change = 0;
+        }
+    }
+
+    fn backoff(&mut self, to: usize, why: Change) {
+        if self.recovering > 0 {
+            return;
+        }
+        let to = to.max(1);
+        self.recovering = self.limit;
+        self.since_change = 0;
+        for t in &mut self.tracks {
+            t.recent.clear();
+        }
+        if to != self.limit {
+            self.limit = to;
+            self.history.push((to, why));
+        }
+    }
+}
+
+fn median(samples: &VecDeque<Duration>) -> Duration {
+    let mut v: Vec<Duration> = samples.iter().copied().collect();
+    v.sort_unstable();
+    v[v.len() / 2]
+}
+
+/// A token bucket with a burst of one: at most `rate` starts per second, evenly spaced.
+#[derive(Clone, Debug)]
+pub struct TokenBucket {
+    interval: Option<Duration>,
+    next: Instant,
+}
+
+impl TokenBucket {
+    /// A bucket for `rate` per second, or unlimited.
+    pub fn new(rate: Option<f64>, now: Instant) -> Self {
+        TokenBucket {
+            interval: rate.map(|r| Duration::from_secs_f64(1.0 / r)),
+            next: now,
+        }
+    }
+
+    /// Takes a token: `None` if one was available, else how long until the next.
+    pub fn take(&mut self, now: Instant) -> Option<Duration> {
+        let interval = self.interval?;
+        if now < self.next {
+            return Some(self.next - now);
+        }
+        // Idle time does not accumulate into a burst.
+        self.next = now.max(self.next) + interval;
+        None
+    }
+}
+
+/// `--max-load`: hold new requests while the 1-minute load average is above a ceiling.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LoadGate {
+    /// The ceiling.
+    pub max_load: f64,
+}
+
+impl LoadGate {
+    /// Whether to hold new requests at this 1-minute load.
+    pub fn should_pause(&self, load1: f64) -> bool {
+        load1 > self.max_load
+    }
+
+    /// Reads the 1-minute load average from `/proc/loadavg` (or another file of that format).
+    pub fn read_load(path: &Path) -> io::Result<f64> {
+        parse_loadavg(&fs::read_to_string(path)?).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                "unexpected /proc/loadavg format",
+            )
+        })
+    }
+}
+
+/// The first field of `/proc/loadavg`.
+pub fn parse_loadavg(s: &str) -> Option<f64> {
+    s.split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+        .filter(|v: &f64| v.is_finite() && *v >= 0.0)
+}
+
+/// Whether `ip` belongs to this machine: loopback, or an address a socket can bind to (which the
+/// kernel only allows for local addresses). The load average only says something about the site
+/// when the site runs here.
+pub fn is_local(ip: IpAddr) -> bool {
+    ip.is_loopback() || UdpSocket::bind((ip, 0)).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn ok(latency: u64) -> Outcome {
+        Outcome::Ok {
+            latency: ms(latency),
+            cached: false,
+        }
+    }
+
+    /// Runs `n` completions with a latency model `lat(limit)`, returns the limit after each.
+    fn drive(c: &mut Controller, n: usize, lat: impl Fn(usize) -> u64) -> Vec<usize> {
+        let t = Instant::now();
+        (0..n)
+            .map(|_| {
+                c.on_outcome(ok(lat(c.limit())), t);
+                c.limit()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn starts_at_one_and_climbs_to_the_cap_on_flat_latency() {
+        let mut c = Controller::new(Config::default(), Instant::now());
+        assert_eq!(c.limit(), 1);
+        let limits = drive(&mut c, 200, |_| 20);
+        assert_eq!(*limits.last().unwrap(), DEFAULT_MAX_CONCURRENCY);
+        assert!(limits.iter().all(|l| *l <= DEFAULT_MAX_CONCURRENCY));
+        assert_eq!(c.baseline(false), Some(ms(20)));
+        // 1→2 needs a full first round (4 completions) before the baseline exists.
+        assert_eq!(&limits[..5], &[1, 1, 1, 2, 2]);
+        assert!(c.history().iter().all(|(_, w)| *w == Change::Increase));
+    }
+
+    #[test]
+    fn settles_below_the_knee_of_a_worker_pool() {
+        // 8 PHP workers, 20 ms render: beyond 8 in flight requests queue (Little's law).
+        let cfg = Config {
+            max_concurrency: 64,
+            ..Config::default()
+        };
+        let mut c = Controller::new(cfg, Instant::now());
+        let model = |l: usize| if l <= 8 { 20 } else { 20 * l as u64 / 8 };
+        let limits = drive(&mut c, 3000, model);
+        let tail = &limits[2000..];
+        // It never runs away: with factor 1.5 the median crosses the bound at 13 in flight.
+        assert!(
+            tail.iter().all(|l| (6..=13).contains(l)),
+            "{:?}",
+            &tail[..50]
+        );
+        assert!(c
+            .history()
+            .iter()
+            .any(|(_, w)| *w == Change::LatencyBackoff));
+        assert!(c.peak() <= 13);
+    }
+
+    #[test]
+    fn table_of_latency_models() {
+        // (cap, model, expected final range)
+        type Model = fn(usize) -> u64;
+        let cases: [(usize, Model, std::ops::RangeInclusive<usize>); 4] = [
+            (6, |_| 5, 6..=6),
+            // CPU-bound on one core: latency grows linearly from the first extra request.
+            (16, |l| 100 * l as u64, 1..=1),
+            // Two cores.
+            (16, |l| if l <= 2 { 100 } else { 50 * l as u64 }, 2..=3),
+            (1, |_| 5, 1..=1),
+        ];
+        for (cap, model, want) in cases {
+            let mut c = Controller::new(
+                Config {
+                    max_concurrency: cap,
+                    ..Config::default()
+                },
+                Instant::now(),
+            );
+            let limits = drive(&mut c, 2000, model);
+            let last = *limits.last().unwrap();
+            assert!(want.contains(&last), "cap {cap}: ended at {last}");
+            assert!(limits.iter().all(|l| *l <= cap));
+        }
+    }
+
+    #[test]
+    fn throttle_halves_once_per_round_and_honours_retry_after() {
+        let t0 = Instant::now();
+        let mut c = Controller::new(
+            Config {
+                max_concurrency: 16,
+                ..Config::default()
+            },
+            t0,
+        );
+        drive(&mut c, 400, |_| 10);
+        assert_eq!(c.limit(), 16);
+        // A burst of 16 429s from the 16 requests in flight: one halving, not sixteen.
+        for _ in 0..16 {
+            c.on_outcome(Outcome::Throttled { retry_after: None }, t0);
+        }
+        assert_eq!(c.limit(), 8);
+        // The next burst comes from requests sent at the new limit: halves again.
+        for _ in 0..8 {
+            c.on_outcome(
+                Outcome::Throttled {
+                    retry_after: Some(Duration::from_secs(2)),
+                },
+                t0,
+            );
+        }
+        assert_eq!(c.limit(), 4);
+        assert_eq!(c.admit(t0, 0), Admit::Wait(Duration::from_secs(2)));
+        assert_eq!(c.admit(t0 + Duration::from_secs(2), 0), Admit::Go);
+        assert_eq!(c.admit(t0 + Duration::from_secs(2), 4), Admit::Full);
+        for _ in 0..20 {
+            c.on_outcome(Outcome::Error, t0);
+        }
+        assert_eq!(c.limit(), 1, "never below one");
+        let throttles = c
+            .history()
+            .iter()
+            .filter(|(_, w)| *w == Change::ThrottleBackoff)
+            .count();
+        assert_eq!(throttles, 4, "{:?}", c.history());
+        // And it climbs back once the server answers normally.
+        drive(&mut c, 400, |_| 10);
+        assert_eq!(c.limit(), 16);
+    }
+
+    #[test]
+    fn cached_and_uncached_have_separate_baselines() {
+        let t = Instant::now();
+        let mut c = Controller::new(Config::default(), t);
+        for _ in 0..8 {
+            c.on_outcome(
+                Outcome::Ok {
+                    latency: Duration::from_micros(300),
+                    cached: true,
+                },
+                t,
+            );
+        }
+        // 20 ms renders after sub-millisecond HITs are not congestion.
+        for _ in 0..100 {
+            c.on_outcome(ok(20), t);
+        }
+        assert_eq!(c.limit(), DEFAULT_MAX_CONCURRENCY);
+        assert_eq!(c.baseline(true), Some(Duration::from_micros(300)));
+        assert_eq!(c.baseline(false), Some(ms(20)));
+    }
+
+    #[test]
+    fn rate_cap_spaces_requests() {
+        let t0 = Instant::now();
+        let mut c = Controller::new(
+            Config {
+                max_rps: Some(10.0),
+                ..Config::default()
+            },
+            t0,
+        );
+        assert_eq!(c.admit(t0, 0), Admit::Go);
+        assert_eq!(c.admit(t0, 0), Admit::Wait(ms(100)));
+        assert_eq!(c.admit(t0 + ms(60), 0), Admit::Wait(ms(40)));
+        assert_eq!(c.admit(t0 + ms(100), 0), Admit::Go);
+        // A long idle spell gives one token, not a burst.
+        let later = t0 + Duration::from_secs(10);
+        assert_eq!(c.admit(later, 0), Admit::Go);
+        assert_eq!(c.admit(later, 0), Admit::Wait(ms(100)));
+        // Over a simulated second at most 10 starts.
+        let mut starts = 0;
+        let mut now = later + ms(100);
+        let end = now + Duration::from_secs(1);
+        while now < end {
+            if c.admit(now, 0) == Admit::Go {
+                starts += 1;
+            }
+            now += ms(1);
+        }
+        assert_eq!(starts, 10);
+    }
+
+    #[test]
+    fn config_validation() {
+        assert!(Config::default().validate().is_ok());
+        assert!(Config {
+            max_concurrency: 0,
+            ..Config::default()
+        }
+        .validate()
+        .is_err());
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            assert!(
+                Config {
+                    max_rps: Some(bad),
+                    ..Config::default()
+                }
+                .validate()
+                .is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn load_gate_and_loadavg() {
+        assert_eq!(parse_loadavg("0.52 0.58 0.59 1/467 12345\n"), Some(0.52));
+        assert_eq!(parse_loadavg(""), None);
+        assert_eq!(parse_loadavg("x 1 2"), None);
+        let g = LoadGate { max_load: 2.0 };
+        assert!(!g.should_pause(2.0));
+        assert!(g.should_pause(2.01));
+        let real = LoadGate::read_load(Path::new("/proc/loadavg")).unwrap();
+        assert!(real >= 0.0);
+        assert!(LoadGate::read_load(Path::new("/nonexistent/loadavg")).is_err());
+    }
+
+    #[test]
+    fn locality() {
+        assert!(is_local("127.0.0.1".parse().unwrap()));
+        assert!(is_local("127.8.9.10".parse().unwrap()));
+        assert!(is_local("::1".parse().unwrap()));
+        // TEST-NET-1 is never assigned to a machine; bind() fails without sending anything.
+        assert!(!is_local("192.0.2.1".parse().unwrap()));
+    }
+}
