@@ -445,6 +445,60 @@ fn non_http_schemes_are_rejected() {
 }
 
 #[test]
+fn non_http_schemes_are_refused_before_parsing() {
+    // url 2.5.8 trips a debug_assert in its file: path code for this pair
+    // (servo/rust-url#1114; found by fuzz/fuzz_targets/normalize.rs).
+    let file_base = Url::parse("file:///e:///").unwrap();
+    let err = resolve(&file_base, "..", &Options::default()).unwrap_err();
+    assert_eq!(err, Error::UnsupportedScheme("file".into()));
+    let w = Url::parse("file:///w:/a:").unwrap();
+    assert!(resolve(&w, "file:..", &Options::default()).is_err());
+    for href in [
+        "file:..",
+        " \t FiLe:..",
+        "F\nILE://e:/..",
+        "view-source:http://x/",
+    ] {
+        let err = resolve(&base(), href, &Options::default()).unwrap_err();
+        assert!(
+            matches!(err, Error::UnsupportedScheme(_)),
+            "{href:?}: {err}"
+        );
+    }
+    // Relative references that merely contain a colon later on are still links.
+    assert_eq!(run("/a:b", Options::default()).target, "/a:b");
+    assert_eq!(run("a/b:c", Options::default()).target, "/shop/a/b:c");
+    assert_eq!(run("1a:b", Options::default()).target, "/shop/1a:b");
+    assert_eq!(
+        run(" \tHtTpS://example.com/x", Options::default()).target,
+        "/x"
+    );
+}
+
+#[test]
+fn parse_base_accepts_only_absolute_http() {
+    use norm_shim::parse_base;
+    assert_eq!(
+        parse_base("HTTPS://Example.com").unwrap().as_str(),
+        "https://example.com/"
+    );
+    assert_eq!(
+        parse_base(" http://[::1]:8080/a?b ").unwrap().as_str(),
+        "http://[::1]:8080/a?b"
+    );
+    assert_eq!(
+        parse_base("file:///etc/passwd"),
+        Err(Error::UnsupportedScheme("file".into()))
+    );
+    let err = parse_base("/relative").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid URL \"/relative\": relative URL without a base"
+    );
+    assert!(matches!(parse_base("https://"), Err(Error::Parse { .. })));
+}
+
+#[test]
 fn unparsable_href_is_an_error_not_a_panic() {
     for href in [
         "http://",
