@@ -1,47 +1,41 @@
 //! Confinement of a job: capabilities, seccomp, cgroups and rlimits.
 //!
 //! INTERFACE CONTRACT (called by the core's privilege-drop pipeline, in this order):
-//! 1. [`place_in_cgroup`] as root, after the job record is written;
-//! 2. [`lower_rlimits`] as root;
-//! 3. [`drop_bounding_set`] as root, right before setgroups/setresgid/setresuid;
-//! 4. the core drops the ids and sets NO_NEW_PRIVS (fatal on failure);
-//! 5. [`verify_no_capabilities`] after the drop;
-//! 6. [`install_seccomp`] last, right before execveat.
+//! 1. [`compile_seccomp`] as root, early: building the BPF program allocates, and nothing
+//!    that can fail for lack of memory should run between the privilege drop and exec;
+//! 2. [`place_in_cgroup`] as root, after the job record is written, with the
+//!    `SAFEXEC_DETACH` snapshot parsed by [`Detach::from_env_value`];
+//! 3. [`lower_rlimits`] as root, with the placement (limits no cgroup enforces become rlimits);
+//! 4. [`drop_bounding_set`] as root, right before setgroups/setresgid/setresuid;
+//! 5. the core drops the ids and sets NO_NEW_PRIVS (fatal on failure);
+//! 6. [`verify_no_capabilities`] after the drop;
+//! 7. [`install_seccomp`] last, right before execveat (needs NO_NEW_PRIVS).
 //!
-//! Placeholders until issue 4 implements them.
+//! `--kill` calls [`kill_job_cgroup`] after the job record check, to stop the rest of the job.
+//!
+//! Errors are one-line messages without an `Error:` prefix; the core prints them.
 
-use crate::config::Config;
+mod caps;
+mod cgroup;
+mod rlimit;
+mod seccomp;
+mod sys;
 
-/// Where a job was placed; printed in the `Summary: cgroup=` line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Placement {
-    /// The job's own cgroup (one path per hierarchy on a v1 or hybrid host).
-    Cgroup(Vec<String>),
-    /// No cgroup could be used; only rlimits apply.
-    RlimitsOnly,
-}
+pub use cgroup::{kill_job_cgroup, place_in_cgroup, Detach, Enforced, Placement};
+pub use rlimit::lower_rlimits;
+pub use seccomp::{compile_seccomp, denied_syscall_names, install_seccomp, SeccompFilter};
 
-/// Creates `<parent>/nppp.<pid>` with the configured limits and moves the calling process into it.
-pub fn place_in_cgroup(_cfg: &Config, _pid: u32) -> Result<Placement, String> {
-    Ok(Placement::RlimitsOnly)
-}
-
-/// Lowers (never raises) rlimits to the configured values; sets RLIMIT_CORE to 0.
-pub fn lower_rlimits(_cfg: &Config) -> Result<(), String> {
-    Ok(())
-}
-
-/// Clears the ambient and inheritable sets, drops the bounding set and locks securebits.
+/// Clears the ambient and inheritable sets, locks the securebits and empties the bounding set.
+///
+/// Must run as root (it needs CAP_SETPCAP), before the uid change.
 pub fn drop_bounding_set() -> Result<(), String> {
-    Ok(())
+    caps::drop_all(&mut sys::RealCaps)
 }
 
 /// Verifies that the permitted, effective, inheritable, ambient and bounding sets are empty.
+///
+/// Runs after the uid change: the kernel clears permitted/effective on setresuid away from 0,
+/// and this proves it did (SECBIT_NO_SETUID_FIXUP would have kept them).
 pub fn verify_no_capabilities() -> Result<(), String> {
-    Ok(())
-}
-
-/// Installs the seccomp deny filter (EPERM for dangerous syscalls).
-pub fn install_seccomp() -> Result<(), String> {
-    Ok(())
+    caps::verify_empty(&mut sys::RealCaps)
 }
