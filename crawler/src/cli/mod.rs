@@ -1,0 +1,451 @@
+//! Command-line handling: two dialects (native clap CLI and the GNU wget
+//! subset NPP uses) that both produce one [`Config`].
+//!
+//! # Dialect selection (exact rule)
+//!
+//! The wget dialect is used when
+//! 1. the basename of `argv[0]` is `wget`, or
+//! 2. any argument *before* the first `--` is a wget marker: one of
+//!    `--no-verbose`, `-nv`, `--quiet`, `-q`, `--recursive`, `-r`,
+//!    `--delete-after`, `--no-config`, `--no-cookies`, `--execute`, `-e`,
+//!    `--directory-prefix`, `-P`, `--level`, `-l`; a long marker also counts
+//!    in its `--name=value` form, and `-e`, `-P`, `-l` also with an attached
+//!    value (`-erobots=off`, `-P/tmp`, `-linf`).
+//!
+//! Otherwise the native dialect is used. The native CLI deliberately has
+//! none of these names, so the rule is never ambiguous. Every NPP command
+//! line contains `--no-config` and `--delete-after`, so
+//! `safexec nohup cache-preload <NPP's wget flags> -- URL` selects the wget
+//! dialect.
+
+mod args;
+pub mod native;
+pub mod wget;
+
+use std::time::Duration;
+
+use regex::Regex;
+
+use crate::norm::NormOptions;
+use crate::Error;
+
+pub use args::NativeArgs;
+
+/// A current desktop Chrome User-Agent (reduced UA string).
+pub const UA_DESKTOP: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36";
+/// A current mobile Chrome User-Agent (reduced UA string).
+pub const UA_MOBILE: &str = "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Mobile Safari/537.36";
+/// Chrome's `Accept` value for a top-level navigation.
+pub const ACCEPT_BROWSER: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7";
+/// The browser `Accept-Encoding` value sent by default (both dialects).
+pub const ACCEPT_ENCODING_BROWSER: &str = "gzip, deflate, br, zstd";
+
+/// Which command-line dialect is in use; it also selects the output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// The clap command line; plain lines, progress bar or JSON.
+    Native,
+    /// The GNU wget subset; wget `--no-verbose` log format.
+    Wget,
+}
+
+/// How results are reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// GNU wget `--no-verbose` lines and the FINISHED summary (on stderr).
+    WgetLog,
+    /// Nothing at all (wget `--quiet`).
+    Quiet,
+    /// Plain lines on stdout; a progress bar instead when stderr is a terminal
+    /// and `progress` is true.
+    Plain {
+        /// Allow the progress bar on a terminal.
+        progress: bool,
+    },
+    /// One JSON object per event on stdout, then a summary object.
+    Json,
+}
+
+/// HTTP proxies (plain HTTP proxies; https goes through CONNECT).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Proxies {
+    /// Proxy for `http://` URLs.
+    pub http: Option<String>,
+    /// Proxy for `https://` URLs.
+    pub https: Option<String>,
+}
+
+/// Everything a run needs, whichever dialect produced it.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The dialect that was parsed.
+    pub dialect: Dialect,
+    /// Start URLs as given (resolved at run time).
+    pub start_urls: Vec<String>,
+    /// Sitemap URLs to seed from.
+    pub sitemaps: Vec<String>,
+    /// Seed from robots.txt `Sitemap:` lines.
+    pub robots_sitemaps: bool,
+    /// URL-list file (`-` for stdin).
+    pub url_list: Option<String>,
+    /// Follow links found in HTML.
+    pub recursive: bool,
+    /// Most link hops from a seed (`None` = unlimited).
+    pub max_depth: Option<u32>,
+    /// Stop after this many fetched pages.
+    pub max_pages: Option<u64>,
+    /// Most pages per digit-collapsed path pattern.
+    pub max_per_pattern: Option<u64>,
+    /// Bound on the frontier queue.
+    pub max_queue: usize,
+    /// Extra allowed hosts (native) or the wget `--domains` filter.
+    pub domains: Vec<String>,
+    /// Reject regex applied to the absolute URL.
+    pub reject_regex: Option<Regex>,
+    /// Reject patterns compiled from the extension/glob list.
+    pub reject_ext: Option<Regex>,
+    /// Request-target normalization.
+    pub norm: NormOptions,
+    /// Request headers in order; names as given. Includes User-Agent, Accept, Accept-Encoding.
+    pub headers: Vec<(String, String)>,
+    /// Attempts per URL.
+    pub tries: u32,
+    /// Statuses that are retried.
+    pub retry_on: Vec<u16>,
+    /// Cap on a retry pause (and on Retry-After).
+    pub max_retry_wait: Duration,
+    /// Pause between requests.
+    pub wait: Duration,
+    /// Per-request bandwidth cap, bytes per second.
+    pub limit_rate: Option<u64>,
+    /// Requests in flight.
+    pub concurrency: usize,
+    /// DNS timeout.
+    pub dns_timeout: Duration,
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+    /// Read (idle) timeout.
+    pub read_timeout: Duration,
+    /// Redirects followed per URL.
+    pub max_redirect: u32,
+    /// Proxies.
+    pub proxies: Proxies,
+    /// Verify TLS certificates.
+    pub check_certificate: bool,
+    /// Resolve IPv4 addresses first.
+    pub prefer_ipv4: bool,
+    /// Output format.
+    pub output: Output,
+}
+
+/// The outcome of parsing argv.
+#[derive(Debug)]
+pub enum Parsed {
+    /// Run a crawl.
+    Run(Box<Config>),
+    /// Print this text to stdout and exit 0 (help, version, man page…).
+    Print(String),
+}
+
+/// True if `arg` is one of the wget-dialect marker arguments.
+pub fn is_wget_marker(arg: &str) -> bool {
+    const LONG: &[&str] = &[
+        "--no-verbose",
+        "--quiet",
+        "--recursive",
+        "--delete-after",
+        "--no-config",
+        "--no-cookies",
+        "--execute",
+        "--directory-prefix",
+        "--level",
+    ];
+    const SHORT: &[&str] = &["-nv", "-q", "-r", "-e", "-P", "-l"];
+    if SHORT.contains(&arg) {
+        return true;
+    }
+    if arg.len() > 2
+        && (arg.starts_with("-e") || arg.starts_with("-P") || arg.starts_with("-l"))
+        && !arg.starts_with("--")
+    {
+        return true;
+    }
+    let name = arg.split_once('=').map_or(arg, |(n, _)| n);
+    LONG.contains(&name)
+}
+
+/// Decide the dialect for this argv (see the module docs for the rule).
+pub fn detect_dialect(argv: &[String]) -> Dialect {
+    let argv0_is_wget = argv.first().is_some_and(|a0| {
+        std::path::Path::new(a0)
+            .file_name()
+            .is_some_and(|n| n == "wget")
+    });
+    if argv0_is_wget {
+        return Dialect::Wget;
+    }
+    let marker = argv
+        .iter()
+        .skip(1)
+        .take_while(|a| a.as_str() != "--")
+        .any(|a| is_wget_marker(a));
+    if marker {
+        Dialect::Wget
+    } else {
+        Dialect::Native
+    }
+}
+
+/// Parse a full argv (including argv[0]); `env` looks up environment
+/// variables (only `PCTNORM_CASE` is read).
+pub fn parse(argv: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Parsed, Error> {
+    match detect_dialect(argv) {
+        Dialect::Wget => wget::parse(argv, env),
+        Dialect::Native => native::parse(argv, env),
+    }
+}
+
+/// Default percent-encoding mode from `PCTNORM_CASE` (set by safexec), if any.
+pub(crate) fn env_pct_mode(
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<crate::norm::PctMode>, Error> {
+    match env("PCTNORM_CASE") {
+        None => Ok(None),
+        Some(v) if v.trim().is_empty() => Ok(None),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|e| Error::usage(format!("PCTNORM_CASE: {e}"))),
+    }
+}
+
+/// Compile a reject regex, turning a syntax error into a one-line usage error.
+pub(crate) fn compile_reject_regex(pattern: &str) -> Result<Regex, Error> {
+    regex::RegexBuilder::new(pattern)
+        .size_limit(16 << 20)
+        .build()
+        .map_err(|e| {
+            let first = e.to_string();
+            let detail = first
+                .lines()
+                .rev()
+                .find(|l| l.starts_with("error:"))
+                .unwrap_or("invalid pattern")
+                .to_string();
+            Error::usage(format!("invalid --reject-regex '{pattern}': {detail}"))
+        })
+}
+
+/// Compile a wget-style reject list (`*.css,jpg,…`) into one regex matched
+/// against the last path segment. Items with `*`, `?` or `[` are globs;
+/// others are suffixes.
+pub(crate) fn compile_reject_list(list: &str, ignore_case: bool) -> Result<Option<Regex>, Error> {
+    let mut alts = Vec::new();
+    for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if item.contains(['*', '?', '[']) {
+            let mut re = String::from("^");
+            for ch in item.chars() {
+                match ch {
+                    '*' => re.push_str(".*"),
+                    '?' => re.push('.'),
+                    c => re.push_str(&regex::escape(&c.to_string())),
+                }
+            }
+            re.push('$');
+            alts.push(re);
+        } else {
+            alts.push(format!("{}$", regex::escape(item)));
+        }
+    }
+    if alts.is_empty() {
+        return Ok(None);
+    }
+    let joined = alts
+        .iter()
+        .map(|a| format!("(?:{a})"))
+        .collect::<Vec<_>>()
+        .join("|");
+    regex::RegexBuilder::new(&joined)
+        .case_insensitive(ignore_case)
+        .build()
+        .map(Some)
+        .map_err(|e| Error::usage(format!("invalid --reject list '{list}': {e}")))
+}
+
+/// Parse a rate such as `5120k`, `1.5m` or `2048` into bytes per second.
+pub(crate) fn parse_rate(s: &str) -> Result<u64, Error> {
+    let t = s.trim();
+    let (num, mul) = match t.chars().last() {
+        Some('k' | 'K') => (&t[..t.len() - 1], 1024.0),
+        Some('m' | 'M') => (&t[..t.len() - 1], 1024.0 * 1024.0),
+        Some('g' | 'G') => (&t[..t.len() - 1], 1024.0 * 1024.0 * 1024.0),
+        _ => (t, 1.0),
+    };
+    let v: f64 = num
+        .parse()
+        .map_err(|_| Error::usage(format!("invalid rate '{s}'")))?;
+    if !v.is_finite() || v < 0.0 {
+        return Err(Error::usage(format!("invalid rate '{s}'")));
+    }
+    Ok((v * mul) as u64)
+}
+
+/// Parse seconds (`1.5`, `2s`, `1m`, `1h`) into a duration.
+pub(crate) fn parse_secs(s: &str, what: &str) -> Result<Duration, Error> {
+    let t = s.trim();
+    let (num, mul) = match t.chars().last() {
+        Some('s') => (&t[..t.len() - 1], 1.0),
+        Some('m') => (&t[..t.len() - 1], 60.0),
+        Some('h') => (&t[..t.len() - 1], 3600.0),
+        Some('d') => (&t[..t.len() - 1], 86400.0),
+        _ => (t, 1.0),
+    };
+    let v: f64 = num
+        .parse()
+        .map_err(|_| Error::usage(format!("invalid {what} '{s}'")))?;
+    secs(v * mul, what)
+}
+
+pub(crate) fn secs(v: f64, what: &str) -> Result<Duration, Error> {
+    if !v.is_finite() || !(0.0..=1e9).contains(&v) {
+        return Err(Error::usage(format!("invalid {what} '{v}'")));
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+/// Parse a `Name: value` header argument.
+pub(crate) fn parse_header(h: &str) -> Result<(String, String), Error> {
+    let (n, v) = h
+        .split_once(':')
+        .ok_or_else(|| Error::usage(format!("invalid header '{h}' (expected 'Name: value')")))?;
+    let n = n.trim();
+    if n.is_empty()
+        || !n
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        || v.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0)
+    {
+        return Err(Error::usage(format!("invalid header '{h}'")));
+    }
+    Ok((n.to_string(), v.trim().to_string()))
+}
+
+/// Default headers, then `extra` replacing same-named defaults (case-insensitive).
+pub(crate) fn build_headers(ua: &str, extra: Vec<(String, String)>) -> Vec<(String, String)> {
+    let mut h: Vec<(String, String)> = vec![
+        ("User-Agent".into(), ua.into()),
+        ("Accept".into(), ACCEPT_BROWSER.into()),
+        ("Accept-Encoding".into(), ACCEPT_ENCODING_BROWSER.into()),
+    ];
+    for (n, v) in extra {
+        if let Some(slot) = h.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case(&n)) {
+            slot.1 = v;
+        } else {
+            h.push((n, v));
+        }
+    }
+    h
+}
+
+/// Parse a comma-separated status list like `503,429`.
+pub(crate) fn parse_status_list(s: &str) -> Result<Vec<u16>, Error> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(|x| {
+            x.parse::<u16>()
+                .ok()
+                .filter(|c| (100..=599).contains(c))
+                .ok_or_else(|| Error::usage(format!("invalid HTTP status '{x}' in '{s}'")))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn dialect_rule() {
+        assert_eq!(
+            detect_dialect(&v(&["/usr/bin/wget", "http://x/"])),
+            Dialect::Wget
+        );
+        assert_eq!(
+            detect_dialect(&v(&["cache-preload", "http://x/"])),
+            Dialect::Native
+        );
+        assert_eq!(
+            detect_dialect(&v(&["cache-preload", "--no-config", "http://x/"])),
+            Dialect::Wget
+        );
+        assert_eq!(
+            detect_dialect(&v(&["cache-preload", "-erobots=off", "x"])),
+            Dialect::Wget
+        );
+        assert_eq!(
+            detect_dialect(&v(&["cache-preload", "-l", "inf"])),
+            Dialect::Wget
+        );
+        assert_eq!(
+            detect_dialect(&v(&["cache-preload", "--level=3"])),
+            Dialect::Wget
+        );
+        assert_eq!(
+            detect_dialect(&v(&["cache-preload", "--", "-q"])),
+            Dialect::Native
+        );
+        assert_eq!(
+            detect_dialect(&v(&["cache-preload", "--json", "--wait", "1"])),
+            Dialect::Native
+        );
+        assert_eq!(detect_dialect(&v(&["wget-not"])), Dialect::Native);
+    }
+
+    #[test]
+    fn helpers() {
+        assert_eq!(parse_rate("5120k").unwrap(), 5120 * 1024);
+        assert_eq!(parse_rate("2048").unwrap(), 2048);
+        assert!(parse_rate("fast").is_err());
+        assert_eq!(
+            parse_secs("1.5", "wait").unwrap(),
+            Duration::from_millis(1500)
+        );
+        assert_eq!(parse_secs("2m", "wait").unwrap(), Duration::from_secs(120));
+        assert!(parse_secs("-1", "wait").is_err());
+        assert!(parse_header("X-A: b").is_ok());
+        assert!(parse_header("bad header: x").is_err());
+        assert!(parse_header("nocolon").is_err());
+        assert_eq!(parse_status_list("503,429").unwrap(), vec![503, 429]);
+        assert!(parse_status_list("99").is_err());
+        let h = build_headers("UA", vec![("accept-encoding".into(), "identity".into())]);
+        assert_eq!(h[2], ("Accept-Encoding".into(), "identity".into()));
+    }
+
+    #[test]
+    fn reject_list() {
+        let r = compile_reject_list("*.css,JPG,*.min.*", true)
+            .unwrap()
+            .unwrap();
+        assert!(r.is_match("style.CSS"));
+        assert!(r.is_match("photo.jpg"));
+        assert!(r.is_match("app.min.js"));
+        assert!(!r.is_match("page"));
+        let r = compile_reject_list("*.css", false).unwrap().unwrap();
+        assert!(!r.is_match("A.CSS"));
+        assert!(compile_reject_list("", true).unwrap().is_none());
+    }
+
+    #[test]
+    fn bad_regex_is_usage_error() {
+        let e = compile_reject_regex("(unclosed").unwrap_err();
+        assert_eq!(e.exit_code(), crate::EXIT_USAGE);
+        assert!(!e.to_string().contains('\n'));
+        assert!(compile_reject_regex(r"/wp-admin/|\?|=|&|#").is_ok());
+    }
+}

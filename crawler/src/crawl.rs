@@ -1,0 +1,579 @@
+//! The crawl loop.
+//!
+//! Seeds (robots.txt sitemaps, sitemaps, URL list, start URLs) go into a
+//! bounded [`Frontier`]; up to `concurrency` fetches run at once on the
+//! current task; every completed fetch goes through
+//! [`Crawl::on_response`] / [`Crawl::on_failure`] — the single place where
+//! results are counted, reported and links are fed back into the frontier.
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::future::Future;
+use std::io::BufRead;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use url::Url;
+
+use crate::cli::{Config, Dialect};
+use crate::fetch::{BodyUse, Failure, Fetcher, Response};
+use crate::frontier::{Frontier, Item, Origin};
+use crate::norm::{self, Target};
+use crate::progress::Reporter;
+use crate::sitemap::{self, Kind, SitemapLimits};
+use crate::Error;
+
+/// Totals of a finished run.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    /// Pages with a 2xx final response.
+    pub ok: u64,
+    /// Pages with a non-2xx final response (4xx, 5xx, unfollowed 3xx).
+    pub http_errors: u64,
+    /// Fetches without a final response (network, redirect errors).
+    pub failed: u64,
+    /// Body bytes received for 2xx pages.
+    pub bytes: u64,
+    /// Wall-clock time of the run.
+    pub elapsed: Duration,
+    /// URLs skipped by reject rules or host limits.
+    pub skipped: u64,
+    /// URLs dropped because the queue was full.
+    pub dropped_full: u64,
+    /// URLs dropped by the per-pattern cap.
+    pub dropped_pattern: u64,
+    /// `--max-pages` stopped the crawl.
+    pub limit_reached: bool,
+    /// The process exit status for this run.
+    pub exit_code: i32,
+}
+
+impl Summary {
+    /// Final responses per second over the run.
+    pub fn pages_per_sec(&self) -> f64 {
+        let s = self.elapsed.as_secs_f64();
+        if s > 0.0 {
+            (self.ok + self.http_errors) as f64 / s
+        } else {
+            0.0
+        }
+    }
+
+    fn finish(&mut self) {
+        self.exit_code = if self.ok == 0 && self.http_errors == 0 && self.failed > 0 {
+            crate::EXIT_NETWORK
+        } else if self.http_errors > 0 || self.failed > 0 {
+            crate::EXIT_PARTIAL
+        } else {
+            crate::EXIT_OK
+        };
+    }
+}
+
+/// What the reporters see for one page with a final response.
+#[derive(Debug)]
+pub struct PageEvent<'a> {
+    /// URL as requested.
+    pub url: &'a str,
+    /// URL of the final response.
+    pub final_url: &'a str,
+    /// Final status code.
+    pub status: u16,
+    /// Reason phrase for the status.
+    pub reason: &'a str,
+    /// Body bytes on the wire.
+    pub bytes: u64,
+    /// Announced Content-Length.
+    pub content_length: Option<u64>,
+    /// Time to response headers.
+    pub ttfb: Duration,
+    /// Total time.
+    pub elapsed: Duration,
+    /// Attempts on the final hop.
+    pub tries: u32,
+    /// Redirects followed.
+    pub redirects: u32,
+    /// Depth of the URL.
+    pub depth: u32,
+    /// Links found on the page (0 if not scanned).
+    pub links: usize,
+}
+
+/// Which hosts the crawl may visit.
+#[derive(Debug, Default)]
+pub struct HostFilter {
+    dialect: Option<Dialect>,
+    /// Start hosts (and hosts a start URL redirected to).
+    pub start_hosts: HashSet<String>,
+    /// `--domains` entries.
+    pub domains: Vec<String>,
+}
+
+fn twin(host: &str) -> String {
+    match host.strip_prefix("www.") {
+        Some(bare) => bare.to_string(),
+        None => format!("www.{host}"),
+    }
+}
+
+impl HostFilter {
+    /// True if links to `url` may be followed.
+    pub fn allows(&self, url: &Url) -> bool {
+        if url.scheme() != "http" && url.scheme() != "https" {
+            return false;
+        }
+        let Some(host) = url.host_str() else {
+            return false;
+        };
+        let host = host.to_ascii_lowercase();
+        match self.dialect {
+            Some(Dialect::Wget) => {
+                // wget without --span-hosts: the start hosts only, and
+                // --domains as a second filter (suffix match).
+                self.start_hosts.contains(&host)
+                    && (self.domains.is_empty()
+                        || self
+                            .domains
+                            .iter()
+                            .any(|d| host == *d || host.ends_with(&format!(".{d}"))))
+            }
+            _ => {
+                self.start_hosts.contains(&host)
+                    || self.domains.iter().any(|d| host == *d || host == twin(d))
+            }
+        }
+    }
+}
+
+type FetchFuture = Pin<Box<dyn Future<Output = (Item, Result<Response, Failure>)>>>;
+
+/// A crawl in progress. Fields are public so that the per-response hook can
+/// be extended (cache-status counting, adaptive concurrency).
+pub struct Crawl {
+    /// The run configuration.
+    pub cfg: Config,
+    /// The HTTP client.
+    pub fetcher: Fetcher,
+    /// Queue and seen-set.
+    pub frontier: Frontier,
+    /// Allowed hosts (shared with in-flight redirect checks).
+    pub hosts: Rc<RefCell<HostFilter>>,
+    /// Output.
+    pub reporter: Reporter,
+    /// Running totals.
+    pub summary: Summary,
+    /// Requests allowed in flight; read before every scheduling round, so
+    /// it can be changed from the hook.
+    pub concurrency: usize,
+    started: Instant,
+    pages_started: u64,
+    next_slot: Instant,
+}
+
+/// Run a whole crawl for `cfg`.
+pub async fn run(cfg: Config) -> Result<Summary, Error> {
+    let mut crawl = Crawl::new(cfg)?;
+    crawl.seed().await?;
+    crawl.crawl().await;
+    Ok(crawl.finish())
+}
+
+impl Crawl {
+    /// Validate the configuration and set everything up (no network yet).
+    pub fn new(cfg: Config) -> Result<Self, Error> {
+        let fetcher = Fetcher::new(&cfg)?;
+        let mut hosts = HostFilter {
+            dialect: Some(cfg.dialect),
+            domains: cfg.domains.clone(),
+            ..HostFilter::default()
+        };
+        for u in cfg.start_urls.iter().chain(cfg.sitemaps.iter()) {
+            let t = norm::resolve(None, u, &cfg.norm)
+                .map_err(|e| Error::usage(format!("invalid URL '{u}': {e}")))?;
+            hosts.start_hosts.insert(t.host().to_ascii_lowercase());
+        }
+        let frontier = Frontier::new(cfg.max_queue, cfg.max_per_pattern);
+        let reporter = Reporter::new(cfg.output);
+        let concurrency = cfg.concurrency.max(1);
+        Ok(Crawl {
+            fetcher,
+            frontier,
+            hosts: Rc::new(RefCell::new(hosts)),
+            reporter,
+            summary: Summary::default(),
+            concurrency,
+            started: Instant::now(),
+            pages_started: 0,
+            next_slot: Instant::now(),
+            cfg,
+        })
+    }
+
+    fn allow_closure(&self) -> impl Fn(&Url) -> bool {
+        let hosts = self.hosts.clone();
+        move |u: &Url| hosts.borrow().allows(u)
+    }
+
+    /// Why a discovered URL is not crawled, if it is not.
+    fn rejected(&self, t: &Target) -> Option<&'static str> {
+        if !self.hosts.borrow().allows(&t.url) {
+            return Some("off-site");
+        }
+        if let Some(re) = &self.cfg.reject_regex {
+            if re.is_match(t.url.as_str()) {
+                return Some("reject-regex");
+            }
+        }
+        if let Some(re) = &self.cfg.reject_ext {
+            let last = t.url.path().rsplit('/').next().unwrap_or("");
+            if !last.is_empty() && re.is_match(last) {
+                return Some("reject");
+            }
+        }
+        None
+    }
+
+    fn enqueue(&mut self, target: Target, depth: u32, origin: Origin, filter: bool) {
+        if filter && self.rejected(&target).is_some() {
+            if !self.frontier.is_seen(&target) {
+                self.frontier.mark_seen(&target);
+                self.summary.skipped += 1;
+            }
+            return;
+        }
+        let _ = self.frontier.push(Item {
+            target,
+            depth,
+            origin,
+        });
+    }
+
+    /// Fill the frontier from robots.txt, sitemaps, the URL list and the
+    /// start URLs.
+    pub async fn seed(&mut self) -> Result<(), Error> {
+        let mut sitemaps: Vec<String> = Vec::new();
+        if self.cfg.robots_sitemaps {
+            let mut robots = Vec::new();
+            for u in &self.cfg.start_urls {
+                if let Ok(t) = norm::resolve(None, u, &self.cfg.norm) {
+                    if let Ok(r) = norm::resolve(Some(&t.url), "/robots.txt", &self.cfg.norm) {
+                        if !robots.contains(&r) {
+                            robots.push(r);
+                        }
+                    }
+                }
+            }
+            for r in robots {
+                match self.collect(&r, 512 * 1024).await {
+                    Some(body) => {
+                        let text = String::from_utf8_lossy(&body);
+                        let found = sitemap::robots_sitemaps(&text, 100);
+                        if found.is_empty() {
+                            self.reporter
+                                .notice(&format!("no Sitemap: lines in {}", r.url));
+                        }
+                        sitemaps.extend(found);
+                    }
+                    None => self.reporter.notice(&format!("could not read {}", r.url)),
+                }
+            }
+        }
+        sitemaps.extend(self.cfg.sitemaps.iter().cloned());
+        self.read_sitemaps(sitemaps).await;
+
+        if let Some(path) = self.cfg.url_list.clone() {
+            let reader: Box<dyn BufRead> = if path == "-" {
+                Box::new(std::io::BufReader::new(std::io::stdin()))
+            } else {
+                let f = std::fs::File::open(&path)
+                    .map_err(|e| Error::usage(format!("cannot read --url-list '{path}': {e}")))?;
+                Box::new(std::io::BufReader::new(f))
+            };
+            for line in reader.lines() {
+                let line = line
+                    .map_err(|e| Error::usage(format!("cannot read --url-list '{path}': {e}")))?;
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                match norm::resolve(None, line, &self.cfg.norm) {
+                    Ok(t) => {
+                        self.hosts
+                            .borrow_mut()
+                            .start_hosts
+                            .insert(t.host().to_ascii_lowercase());
+                        self.enqueue(t, 0, Origin::List, true);
+                    }
+                    Err(e) => self
+                        .reporter
+                        .notice(&format!("skipping '{line}' from the URL list: {e}")),
+                }
+            }
+        }
+
+        for u in self.cfg.start_urls.clone() {
+            let t = norm::resolve(None, &u, &self.cfg.norm)
+                .map_err(|e| Error::usage(format!("invalid URL '{u}': {e}")))?;
+            // Start URLs are always fetched, as with wget.
+            self.enqueue(t, 0, Origin::Start, false);
+        }
+        Ok(())
+    }
+
+    async fn collect(&mut self, t: &Target, max: u64) -> Option<Vec<u8>> {
+        let allow = self.allow_closure();
+        match self.fetcher.fetch(t, BodyUse::Collect(max), &allow).await {
+            Ok(r) if r.status.is_success() => r.body,
+            _ => None,
+        }
+    }
+
+    async fn read_sitemaps(&mut self, roots: Vec<String>) {
+        const MAX_SITEMAPS: usize = 1000;
+        const MAX_NESTING: u32 = 5;
+        let limits = SitemapLimits::default();
+        let mut queue: std::collections::VecDeque<(Target, u32)> = Default::default();
+        let mut seen = HashSet::new();
+        for s in roots {
+            match norm::resolve(None, &s, &self.cfg.norm) {
+                Ok(t) => {
+                    self.hosts
+                        .borrow_mut()
+                        .start_hosts
+                        .insert(t.host().to_ascii_lowercase());
+                    queue.push_back((t, 0));
+                }
+                Err(e) => self
+                    .reporter
+                    .notice(&format!("invalid sitemap URL '{s}': {e}")),
+            }
+        }
+        let mut fetched = 0usize;
+        while let Some((t, level)) = queue.pop_front() {
+            if !seen.insert(crate::frontier::key(&t)) {
+                continue;
+            }
+            fetched += 1;
+            if fetched > MAX_SITEMAPS {
+                self.reporter
+                    .notice("more than 1000 sitemaps; the rest are ignored");
+                break;
+            }
+            let Some(body) = self.collect(&t, limits.max_bytes).await else {
+                self.reporter
+                    .notice(&format!("could not fetch sitemap {}", t.url));
+                continue;
+            };
+            let parsed = match sitemap::parse_bytes(&body, limits) {
+                Ok(p) => p,
+                Err(e) => {
+                    self.reporter.notice(&format!("sitemap {}: {e}", t.url));
+                    continue;
+                }
+            };
+            if parsed.truncated {
+                self.reporter
+                    .notice(&format!("sitemap {} truncated at a size limit", t.url));
+            }
+            for loc in parsed.locs {
+                let Ok(lt) = norm::resolve(Some(&t.url), &loc, &self.cfg.norm) else {
+                    continue;
+                };
+                match parsed.kind {
+                    Kind::Index => {
+                        if level < MAX_NESTING && self.hosts.borrow().allows(&lt.url) {
+                            queue.push_back((lt, level + 1));
+                        }
+                    }
+                    Kind::UrlSet | Kind::Text => self.enqueue(lt, 0, Origin::Sitemap, true),
+                }
+            }
+        }
+    }
+
+    fn schedule(&mut self, inflight: &mut FuturesUnordered<FetchFuture>) {
+        while inflight.len() < self.concurrency.max(1) {
+            if let Some(max) = self.cfg.max_pages {
+                if self.pages_started >= max {
+                    if !self.frontier.is_empty() {
+                        self.summary.limit_reached = true;
+                    }
+                    return;
+                }
+            }
+            let Some(item) = self.frontier.pop() else {
+                return;
+            };
+            self.pages_started += 1;
+            let now = Instant::now();
+            let start_at = if self.cfg.wait.is_zero() {
+                now
+            } else {
+                let at = self.next_slot.max(now);
+                self.next_slot = at + self.cfg.wait;
+                at
+            };
+            let scan = self.cfg.recursive && self.cfg.max_depth.is_none_or(|m| item.depth < m);
+            let body_use = if scan {
+                BodyUse::ScanLinks
+            } else {
+                BodyUse::Discard
+            };
+            let fetcher = self.fetcher.clone();
+            let allow = self.allow_closure();
+            let first = self.pages_started == 1;
+            inflight.push(Box::pin(async move {
+                if !first {
+                    tokio::time::sleep_until(start_at.into()).await;
+                }
+                let r = fetcher.fetch(&item.target, body_use, &allow).await;
+                (item, r)
+            }));
+        }
+    }
+
+    /// Run until the frontier is empty or a limit is reached.
+    pub async fn crawl(&mut self) {
+        let mut inflight: FuturesUnordered<FetchFuture> = FuturesUnordered::new();
+        loop {
+            self.schedule(&mut inflight);
+            let Some((item, result)) = inflight.next().await else {
+                break;
+            };
+            match result {
+                Ok(resp) => self.on_response(item, resp),
+                Err(f) => self.on_failure(item, f),
+            }
+            if self.concurrency == 1 && !self.cfg.wait.is_zero() {
+                // wget waits after each retrieval, not between starts.
+                self.next_slot = self.next_slot.max(Instant::now() + self.cfg.wait);
+            }
+        }
+    }
+
+    /// The per-response hook: every final HTTP response of the crawl passes
+    /// through here exactly once, with its status, headers, timings
+    /// (`resp.ttfb`, `resp.elapsed`) and final URL.
+    pub fn on_response(&mut self, item: Item, resp: Response) {
+        let status = resp.status.as_u16();
+        if resp.status.is_success() {
+            self.summary.ok += 1;
+            self.summary.bytes += resp.bytes;
+        } else {
+            self.summary.http_errors += 1;
+        }
+        self.frontier.mark_seen(&resp.final_target);
+        if item.origin == Origin::Start && resp.redirects > 0 {
+            // A start URL that redirects (http→https, bare→www) moves the
+            // site: follow links on the host it landed on.
+            self.hosts
+                .borrow_mut()
+                .start_hosts
+                .insert(resp.final_target.host().to_ascii_lowercase());
+        }
+        let nlinks = resp.links.as_ref().map_or(0, |l| l.hrefs.len());
+        let event = PageEvent {
+            url: item.target.url.as_str(),
+            final_url: resp.final_target.url.as_str(),
+            status,
+            reason: resp.status.canonical_reason().unwrap_or("Unknown"),
+            bytes: resp.bytes,
+            content_length: resp.content_length,
+            ttfb: resp.ttfb,
+            elapsed: resp.elapsed,
+            tries: resp.tries,
+            redirects: resp.redirects,
+            depth: item.depth,
+            links: nlinks,
+        };
+        self.reporter.page(&event, self.frontier.len());
+        if let Some(links) = resp.links {
+            let page_url = resp.final_target.url.clone();
+            let base = links
+                .base
+                .as_deref()
+                .and_then(|b| page_url.join(b).ok())
+                .unwrap_or(page_url);
+            for href in &links.hrefs {
+                if let Ok(t) = norm::resolve(Some(&base), href, &self.cfg.norm) {
+                    self.enqueue(t, item.depth + 1, Origin::Link, true);
+                }
+            }
+        }
+    }
+
+    /// The per-failure hook: fetches that produced no final response.
+    pub fn on_failure(&mut self, item: Item, f: Failure) {
+        self.summary.failed += 1;
+        self.reporter.failure(&f, item.depth);
+    }
+
+    /// Close the run: totals, exit status, summary output.
+    pub fn finish(mut self) -> Summary {
+        self.summary.elapsed = self.started.elapsed();
+        self.summary.dropped_full = self.frontier.dropped_full;
+        self.summary.dropped_pattern = self.frontier.dropped_pattern;
+        self.summary.finish();
+        if self.summary.dropped_full > 0 {
+            self.reporter.notice(&format!(
+                "{} URLs dropped: the queue was full (--max-queue)",
+                self.summary.dropped_full
+            ));
+        }
+        self.reporter.summary(&self.summary);
+        self.summary
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_filter_native_and_wget() {
+        let mut f = HostFilter {
+            dialect: Some(Dialect::Native),
+            domains: vec!["b.com".into()],
+            ..HostFilter::default()
+        };
+        f.start_hosts.insert("a.com".into());
+        let u = |s: &str| Url::parse(s).unwrap();
+        assert!(f.allows(&u("https://a.com/x")));
+        assert!(f.allows(&u("http://A.com/x")));
+        assert!(!f.allows(&u("https://www.a.com/x")));
+        assert!(f.allows(&u("https://www.b.com/")));
+        assert!(f.allows(&u("https://b.com/")));
+        assert!(!f.allows(&u("https://c.com/")));
+        assert!(!f.allows(&u("ftp://a.com/")));
+        f.dialect = Some(Dialect::Wget);
+        f.domains = vec!["a.com".into()];
+        assert!(f.allows(&u("https://a.com/x")));
+        assert!(!f.allows(&u("https://b.com/")));
+        f.domains = vec!["z.com".into()];
+        assert!(!f.allows(&u("https://a.com/x")));
+    }
+
+    #[test]
+    fn exit_codes() {
+        let mut s = Summary {
+            failed: 2,
+            ..Summary::default()
+        };
+        s.finish();
+        assert_eq!(s.exit_code, crate::EXIT_NETWORK);
+        s.ok = 1;
+        s.finish();
+        assert_eq!(s.exit_code, crate::EXIT_PARTIAL);
+        let mut s = Summary {
+            ok: 3,
+            ..Summary::default()
+        };
+        s.finish();
+        assert_eq!(s.exit_code, crate::EXIT_OK);
+        s.http_errors = 1;
+        s.finish();
+        assert_eq!(s.exit_code, crate::EXIT_PARTIAL);
+    }
+}

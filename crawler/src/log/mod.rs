@@ -1,0 +1,3 @@
+//! Log formats.
+
+pub mod wget_log;
