@@ -35,6 +35,8 @@ pub enum MissReason {
     NoHeader,
     /// Still not a HIT although nothing visible explains it.
     Unexplained(CacheStatus),
+    /// The visitor's request failed in transport.
+    Failed(String),
 }
 
 impl fmt::Display for MissReason {
@@ -51,6 +53,7 @@ impl fmt::Display for MissReason {
             MissReason::Redirect { status, location: None } => write!(f, "redirect {status}"),
             MissReason::Status(s) => write!(f, "status {s} (not cached by default)"),
             MissReason::NoHeader => f.write_str("no cache-status header on the response"),
+            MissReason::Failed(e) => write!(f, "request failed: {e}"),
             MissReason::Unexplained(s) => write!(
                 f,
                 "{s} with no visible reason (check fastcgi_cache_min_uses, skip-cache rules, cache size)"

@@ -14,6 +14,7 @@
 //! | [`adaptive`] | adaptive concurrency, the `--max-rps` token bucket and the load-average gate |
 //! | [`seen`] | a compact seen-set: 16 bytes per URL |
 //! | [`connect_to`] | `--connect-to HOST:PORT:ADDR:PORT` and per-node counters |
+//! | [`session`] | one run's bookkeeping: the few calls the crawl loop makes |
 
 pub mod adaptive;
 pub mod cache_index;
@@ -22,6 +23,7 @@ pub mod connect_to;
 pub mod md5;
 pub mod miss_reason;
 pub mod seen;
+pub mod session;
 pub mod vary;
 
 /// Headers as `(name, value)` string pairs, the common denominator of every HTTP client.
