@@ -180,10 +180,8 @@ pub fn load_from(path: &Path) -> Result<Loaded, String> {
 fn refused(path: &Path, why: &str) -> Loaded {
     Loaded {
         config: Config::default(),
-        warning: Some(format!(
-            "ignoring {} because {why}; using the defaults",
-            path.display()
-        )),
+        // The caller adds that the defaults are used.
+        warning: Some(format!("ignoring {}: {why}", path.display())),
     }
 }
 
