@@ -1,2 +1,4 @@
 //! The `safexec` binary.
-fn main() {}
+fn main() {
+    std::process::exit(safexec::main());
+}

@@ -1,0 +1,908 @@
+//! The tool allowlist and the per-tool argument policies (default deny).
+//!
+//! A tool is allowlisted only if it has a policy here. Each policy lists the options it
+//! accepts (exact names only, so getopt's unique-prefix abbreviations such as `--use-ask` are
+//! refused too), how many values each takes, and a check for values that could name files,
+//! programs or configuration. Everything not listed is refused with one line and exit 1.
+//!
+//! The parser mirrors GNU getopt / curl / lexopt closely enough that the split between options,
+//! option values and operands is the same one the tool will make: options may follow operands,
+//! `--` ends options, a short option that takes a value consumes the rest of its token or the
+//! next token, and bundles are only accepted when every letter is a flag.
+#![forbid(unsafe_code)]
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+
+use crate::msg;
+
+/// The allowlisted tools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tool {
+    /// GNU wget 1.x (NPP's preloader).
+    Wget,
+    /// curl.
+    Curl,
+    /// The project's crawler.
+    CachePreload,
+    /// ripgrep (NPP's cache scan on FUSE mounts).
+    Rg,
+    /// sha256sum (harmless; used by the benchmark).
+    Sha256sum,
+}
+
+impl Tool {
+    /// The tool for an allowlisted base name.
+    pub fn from_base(base: &OsStr) -> Option<Tool> {
+        match base.as_bytes() {
+            b"wget" => Some(Tool::Wget),
+            b"curl" => Some(Tool::Curl),
+            b"cache-preload" => Some(Tool::CachePreload),
+            b"rg" => Some(Tool::Rg),
+            b"sha256sum" => Some(Tool::Sha256sum),
+            _ => None,
+        }
+    }
+
+    /// The base name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tool::Wget => "wget",
+            Tool::Curl => "curl",
+            Tool::CachePreload => "cache-preload",
+            Tool::Rg => "rg",
+            Tool::Sha256sum => "sha256sum",
+        }
+    }
+}
+
+/// Where a `-P /tmp` value sits in the tool's arguments, for the private-directory rewrite.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TmpSlot {
+    /// Index into [`Checked::args`].
+    pub index: usize,
+    /// Bytes before the directory in that argument (`""`, `"-P"` or `"--directory-prefix="`).
+    pub prefix: OsString,
+}
+
+/// The outcome of a successful check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    /// The tool's arguments (after the tool name), unchanged.
+    pub args: Vec<OsString>,
+    /// `-P /tmp` values to rewrite to the job's private directory.
+    pub tmp_slots: Vec<TmpSlot>,
+    /// rg: the single path operand.
+    pub rg_path: Option<OsString>,
+}
+
+impl Checked {
+    /// Replaces every `-P /tmp` value with `dir`.
+    pub fn rewrite_tmp(&mut self, dir: &OsStr) {
+        for slot in &self.tmp_slots {
+            let mut v = slot.prefix.clone();
+            v.push(dir);
+            self.args[slot.index] = v;
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    Any,
+    /// Free text sent over the wire (headers, user agent): no CR/LF.
+    Text,
+    /// Only `/dev/null`.
+    DevNull,
+    /// `/dev/null` or `-` (stdout, an fd the caller gave us).
+    DevNullOrDash,
+    /// wget `-P`: only `/tmp` (rewritten to a private per-job directory in setuid mode).
+    TmpDir,
+    /// wget `-e`: only robots / use_proxy / http_proxy / https_proxy.
+    WgetExecute,
+    /// curl values where a leading `@` reads a file.
+    NoAt,
+    /// curl `-w`: no `@file`, no `%output{}` (writes a file).
+    WriteOut,
+    /// An http(s) URL.
+    Url,
+    /// A plain word (HTTP method, encoding name, color mode).
+    Word,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Val {
+    /// A flag.
+    No,
+    /// Needs a value (`--x=v`, `--x v`, `-xv`, `-x v`).
+    Req(Check),
+    /// Value only in the `--x=v` form.
+    Opt(Check),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Opt {
+    long: &'static str,
+    short: &'static str,
+    val: Val,
+}
+
+const fn o(long: &'static str, short: &'static str, val: Val) -> Opt {
+    Opt { long, short, val }
+}
+
+use Check::*;
+use Val::*;
+
+/// GNU wget: exactly what NPP passes (npp-usage.md §1.6–§1.9) plus a documented few
+/// (`--spider`, `-S`, `-T`, `--max-redirect`, `-O/-o/-a /dev/null`, `--version`, …).
+const WGET: &[Opt] = &[
+    o("quiet", "q", No),
+    o("no-verbose", "nv", No),
+    o("verbose", "v", No),
+    o("recursive", "r", No),
+    o("level", "l", Req(Word)),
+    o("no-cache", "", No),
+    o("no-config", "", No),
+    o("no-cookies", "", No),
+    o("delete-after", "", No),
+    o("no-dns-cache", "", No),
+    o("no-check-certificate", "", No),
+    o("prefer-family", "", Req(Word)),
+    o("retry-on-http-error", "", Req(Word)),
+    o("waitretry", "", Req(Word)),
+    o("dns-timeout", "", Req(Word)),
+    o("connect-timeout", "", Req(Word)),
+    o("read-timeout", "", Req(Word)),
+    o("timeout", "T", Req(Word)),
+    o("tries", "t", Req(Word)),
+    o("ignore-case", "", No),
+    o("execute", "e", Req(WgetExecute)),
+    o("directory-prefix", "P", Req(TmpDir)),
+    o("limit-rate", "", Req(Word)),
+    o("wait", "w", Req(Word)),
+    o("random-wait", "", No),
+    o("reject-regex", "", Req(Text)),
+    o("accept-regex", "", Req(Text)),
+    o("reject", "R", Req(Text)),
+    o("accept", "A", Req(Text)),
+    o("domains", "D", Req(Text)),
+    o("exclude-domains", "", Req(Text)),
+    o("header", "", Req(Text)),
+    o("user-agent", "U", Req(Text)),
+    o("referer", "", Req(Text)),
+    o("spider", "", No),
+    o("server-response", "S", No),
+    o("max-redirect", "", Req(Word)),
+    o("no-parent", "np", No),
+    o("no-directories", "nd", No),
+    o("no-host-directories", "nH", No),
+    o("span-hosts", "H", No),
+    o("page-requisites", "p", No),
+    o("inet4-only", "4", No),
+    o("inet6-only", "6", No),
+    o("no-proxy", "", No),
+    o("https-only", "", No),
+    o("no-http-keep-alive", "", No),
+    o("output-document", "O", Req(DevNullOrDash)),
+    o("output-file", "o", Req(DevNull)),
+    o("append-output", "a", Req(DevNull)),
+    o("version", "V", No),
+    o("help", "h", No),
+];
+
+/// curl: a conservative set; nothing that reads or writes caller-chosen files.
+const CURL: &[Opt] = &[
+    o("silent", "s", No),
+    o("show-error", "S", No),
+    o("fail", "f", No),
+    o("fail-with-body", "", No),
+    o("location", "L", No),
+    o("head", "I", No),
+    o("include", "i", No),
+    o("insecure", "k", No),
+    o("get", "G", No),
+    o("globoff", "g", No),
+    o("compressed", "", No),
+    o("no-progress-meter", "", No),
+    o("http1.1", "", No),
+    o("http2", "", No),
+    o("ipv4", "4", No),
+    o("ipv6", "6", No),
+    o("verbose", "v", No),
+    o("version", "V", No),
+    o("disable", "q", No),
+    o("output", "o", Req(DevNullOrDash)),
+    o("dump-header", "D", Req(DevNullOrDash)),
+    o("write-out", "w", Req(WriteOut)),
+    o("header", "H", Req(NoAt)),
+    o("user-agent", "A", Req(Text)),
+    o("referer", "e", Req(Text)),
+    o("max-time", "m", Req(Word)),
+    o("connect-timeout", "", Req(Word)),
+    o("retry", "", Req(Word)),
+    o("retry-delay", "", Req(Word)),
+    o("retry-max-time", "", Req(Word)),
+    o("max-redirs", "", Req(Word)),
+    o("limit-rate", "", Req(Word)),
+    o("range", "r", Req(Word)),
+    o("request", "X", Req(Word)),
+    o("proxy", "x", Req(Url)),
+    o("noproxy", "", Req(Text)),
+    o("resolve", "", Req(Text)),
+    o("connect-to", "", Req(Text)),
+    o("data", "d", Req(NoAt)),
+    o("data-raw", "", Req(Text)),
+    o("url", "", Req(Url)),
+];
+
+/// The crawler's native flags (its wget dialect is [`WGET`]). Nothing writes to a caller path.
+const CACHE_PRELOAD_NATIVE: &[Opt] = &[
+    o("json", "", No),
+    o("sitemap", "", Opt(Url)),
+    o("mobile", "", No),
+    o("verify", "", No),
+    o("max-concurrency", "", Req(Word)),
+    o("max-rps", "", Req(Word)),
+    o("cache-header", "", Req(Text)),
+    o("url-list", "", Req(Any)),
+];
+
+/// ripgrep: NPP's flags and harmless output/search switches. Refused on purpose: `--pre`,
+/// `--pre-glob`, `-z/--search-zip`, `--hostname-bin` (run programs), `-f/--file`,
+/// `--ignore-file` (read caller-chosen files), `-L/--follow` (leave the cache root).
+const RG: &[Opt] = &[
+    o("files-with-matches", "l", No),
+    o("files-without-match", "", No),
+    o("max-count", "m", Req(Word)),
+    o("text", "a", No),
+    o("encoding", "E", Req(Word)),
+    o("no-unicode", "", No),
+    o("no-messages", "", No),
+    o("no-ignore", "", No),
+    o("no-config", "", No),
+    o("fixed-strings", "F", No),
+    o("regexp", "e", Req(Any)),
+    o("no-heading", "", No),
+    o("no-mmap", "", No),
+    o("quiet", "q", No),
+    o("ignore-case", "i", No),
+    o("smart-case", "S", No),
+    o("case-sensitive", "s", No),
+    o("line-number", "n", No),
+    o("no-line-number", "N", No),
+    o("no-filename", "I", No),
+    o("with-filename", "H", No),
+    o("count", "c", No),
+    o("only-matching", "o", No),
+    o("invert-match", "v", No),
+    o("word-regexp", "w", No),
+    o("multiline", "U", No),
+    o("null", "0", No),
+    o("json", "", No),
+    o("hidden", "", No),
+    o("color", "", Req(Word)),
+    o("max-depth", "d", Req(Word)),
+    o("max-columns", "M", Req(Word)),
+    o("threads", "j", Req(Word)),
+    o("sort", "", Req(Word)),
+    o("glob", "g", Req(Text)),
+];
+
+/// sha256sum: computing digests only (no `-c`, which reads a list of files).
+const SHA256SUM: &[Opt] = &[
+    o("binary", "b", No),
+    o("text", "t", No),
+    o("zero", "z", No),
+    o("tag", "", No),
+    o("help", "", No),
+    o("version", "", No),
+];
+
+struct Dialect {
+    tool: Tool,
+    tables: &'static [&'static [Opt]],
+    /// `--name=value` is how this tool spells an attached long value (curl has no such form).
+    long_eq: bool,
+}
+
+fn dialect(tool: Tool) -> Dialect {
+    match tool {
+        Tool::Wget => Dialect {
+            tool,
+            tables: &[WGET],
+            long_eq: true,
+        },
+        Tool::Curl => Dialect {
+            tool,
+            tables: &[CURL],
+            long_eq: false,
+        },
+        Tool::CachePreload => Dialect {
+            tool,
+            tables: &[WGET, CACHE_PRELOAD_NATIVE],
+            long_eq: true,
+        },
+        Tool::Rg => Dialect {
+            tool,
+            tables: &[RG],
+            long_eq: true,
+        },
+        Tool::Sha256sum => Dialect {
+            tool,
+            tables: &[SHA256SUM],
+            long_eq: true,
+        },
+    }
+}
+
+impl Dialect {
+    fn long(&self, name: &[u8]) -> Option<&'static Opt> {
+        self.tables
+            .iter()
+            .flat_map(|t| t.iter())
+            .find(|o| o.long.as_bytes() == name)
+    }
+    fn short(&self, name: &[u8]) -> Option<&'static Opt> {
+        self.tables
+            .iter()
+            .flat_map(|t| t.iter())
+            .find(|o| !o.short.is_empty() && o.short.as_bytes() == name)
+    }
+}
+
+/// One parsed option occurrence.
+#[derive(Debug)]
+struct Found {
+    opt: &'static Opt,
+    /// The option as written (for messages).
+    spelled: OsString,
+    value: Option<OsString>,
+    /// Where the value sits: (arg index, bytes before the value in that arg).
+    value_at: Option<(usize, OsString)>,
+}
+
+/// Tokens of a tool's argv split the way the tool will split them.
+#[derive(Debug, Default)]
+struct Parsed {
+    found: Vec<Found>,
+    operands: Vec<(usize, OsString)>,
+}
+
+fn parse(d: &Dialect, args: &[OsString]) -> Result<Parsed, String> {
+    let tool = d.tool.name();
+    let mut p = Parsed::default();
+    let mut i = 0;
+    let mut only_operands = false;
+    while i < args.len() {
+        let arg = &args[i];
+        let b = arg.as_bytes();
+        if only_operands || b == b"-" || !b.starts_with(b"-") {
+            p.operands.push((i, arg.clone()));
+            i += 1;
+            continue;
+        }
+        if b == b"--" {
+            only_operands = true;
+            i += 1;
+            continue;
+        }
+        if let Some(body) = b.strip_prefix(b"--") {
+            let (name, attached) = match body.iter().position(|&c| c == b'=') {
+                Some(eq) if d.long_eq => (&body[..eq], Some(&body[eq + 1..])),
+                _ => (body, None),
+            };
+            let spelled = OsStr::from_bytes(&b[..2 + name.len()]).to_os_string();
+            let opt = d
+                .long(name)
+                .ok_or_else(|| msg::option_refused(tool, &spelled))?;
+            match (opt.val, attached) {
+                (No, Some(_)) => return Err(msg::option_refused(tool, arg)),
+                (No, None) | (Opt(_), None) => p.found.push(Found {
+                    opt,
+                    spelled,
+                    value: None,
+                    value_at: None,
+                }),
+                (Req(_), Some(v)) | (Opt(_), Some(v)) => p.found.push(Found {
+                    opt,
+                    spelled,
+                    value: Some(OsStr::from_bytes(v).to_os_string()),
+                    value_at: Some((i, OsStr::from_bytes(&b[..b.len() - v.len()]).to_os_string())),
+                }),
+                (Req(_), None) => {
+                    let v = args
+                        .get(i + 1)
+                        .ok_or_else(|| msg::missing_value(tool, &spelled))?;
+                    p.found.push(Found {
+                        opt,
+                        spelled,
+                        value: Some(v.clone()),
+                        value_at: Some((i + 1, OsString::new())),
+                    });
+                    i += 1;
+                }
+            }
+            i += 1;
+            continue;
+        }
+        // Short options. Multi-letter wget shorts (`-nv`, `-np`, `-nd`, `-nH`) match whole.
+        let body = &b[1..];
+        if let Some(opt) = d.short(body).filter(|o| o.short.len() > 1) {
+            p.found.push(Found {
+                opt,
+                spelled: arg.clone(),
+                value: None,
+                value_at: None,
+            });
+            i += 1;
+            continue;
+        }
+        let first = &body[..1];
+        let spelled_first = OsString::from_vec([b"-".as_slice(), first].concat());
+        let opt = d
+            .short(first)
+            .ok_or_else(|| msg::option_refused(tool, &spelled_first))?;
+        match opt.val {
+            Req(_) => {
+                if body.len() > 1 {
+                    p.found.push(Found {
+                        opt,
+                        spelled: spelled_first,
+                        value: Some(OsStr::from_bytes(&body[1..]).to_os_string()),
+                        value_at: Some((i, OsStr::from_bytes(&b[..2]).to_os_string())),
+                    });
+                } else {
+                    let v = args
+                        .get(i + 1)
+                        .ok_or_else(|| msg::missing_value(tool, &spelled_first))?;
+                    p.found.push(Found {
+                        opt,
+                        spelled: spelled_first,
+                        value: Some(v.clone()),
+                        value_at: Some((i + 1, OsString::new())),
+                    });
+                    i += 1;
+                }
+            }
+            No | Opt(_) => {
+                // A bundle: every letter must be a known flag.
+                for k in 0..body.len() {
+                    let letter = &body[k..k + 1];
+                    let spelled = OsString::from_vec([b"-".as_slice(), letter].concat());
+                    match d.short(letter) {
+                        Some(f) if f.val == No => p.found.push(Found {
+                            opt: f,
+                            spelled,
+                            value: None,
+                            value_at: None,
+                        }),
+                        _ => return Err(msg::option_refused(tool, arg)),
+                    }
+                }
+            }
+        }
+        i += 1;
+    }
+    Ok(p)
+}
+
+fn has_ctl(v: &[u8]) -> bool {
+    v.iter().any(|&c| c < 0x20 || c == 0x7f)
+}
+
+fn is_http_url(v: &[u8]) -> bool {
+    let lower: Vec<u8> = v.iter().take(8).map(u8::to_ascii_lowercase).collect();
+    (lower.starts_with(b"http://") || lower.starts_with(b"https://"))
+        && !v.iter().any(|&c| c <= b' ' || c == 0x7f)
+}
+
+/// wget normalises wgetrc command names: case-insensitive, `-` and `_` ignored.
+fn wgetrc_key(k: &[u8]) -> Vec<u8> {
+    k.iter()
+        .filter(|&&c| c != b'-' && c != b'_')
+        .map(u8::to_ascii_lowercase)
+        .collect()
+}
+
+fn check_value(tool: Tool, f: &Found, check: Check) -> Result<(), String> {
+    let v = f.value.as_deref().unwrap_or_default();
+    let b = v.as_bytes();
+    let name = f.spelled.to_string_lossy();
+    let refuse = |why: &str| Err(msg::value_refused(tool.name(), &name, v, why));
+    match check {
+        Any => Ok(()),
+        Text | Word if has_ctl(b) => refuse("control characters"),
+        Text => Ok(()),
+        Word if b.iter().any(|c| c.is_ascii_whitespace()) => refuse("unexpected whitespace"),
+        Word => Ok(()),
+        DevNull if b == b"/dev/null" => Ok(()),
+        DevNull => refuse("only /dev/null"),
+        DevNullOrDash if b == b"/dev/null" || b == b"-" => Ok(()),
+        DevNullOrDash => refuse("only /dev/null or -"),
+        TmpDir if b == b"/tmp" || b == b"/tmp/" => Ok(()),
+        TmpDir => refuse("only /tmp, which becomes a private per-job directory"),
+        WgetExecute => {
+            let Some(eq) = b.iter().position(|&c| c == b'=') else {
+                return refuse("expected key=value");
+            };
+            let key = wgetrc_key(b[..eq].trim_ascii());
+            let val = b[eq + 1..].trim_ascii();
+            let val_l = val.to_ascii_lowercase();
+            let ok = match key.as_slice() {
+                b"robots" => matches!(val_l.as_slice(), b"on" | b"off"),
+                b"useproxy" => {
+                    matches!(
+                        val_l.as_slice(),
+                        b"on" | b"off" | b"yes" | b"no" | b"1" | b"0"
+                    )
+                }
+                b"httpproxy" | b"httpsproxy" => val.is_empty() || is_http_url(val),
+                _ => return refuse("only robots, use_proxy, http_proxy and https_proxy"),
+            };
+            if ok && !has_ctl(b) {
+                Ok(())
+            } else {
+                refuse("invalid value")
+            }
+        }
+        NoAt if b.first() == Some(&b'@') => refuse("@file reads a file"),
+        NoAt if has_ctl(b) => refuse("control characters"),
+        NoAt => Ok(()),
+        WriteOut if b.first() == Some(&b'@') => refuse("@file reads a file"),
+        WriteOut if b.windows(8).any(|w| w == b"%output{") => refuse("%output writes a file"),
+        WriteOut => Ok(()),
+        Url if is_http_url(b) => Ok(()),
+        Url => refuse("only http:// and https:// URLs"),
+    }
+}
+
+/// Checks `args` (everything after the tool name) against the tool's policy.
+pub fn check(tool: Tool, args: &[OsString]) -> Result<Checked, String> {
+    let d = dialect(tool);
+    let parsed = parse(&d, args)?;
+    let mut tmp_slots = Vec::new();
+    for f in &parsed.found {
+        if let Req(c) | Opt(c) = f.opt.val {
+            if f.value.is_some() {
+                check_value(tool, f, c)?;
+                if c == TmpDir {
+                    let (index, prefix) = f.value_at.clone().unwrap_or_default();
+                    tmp_slots.push(TmpSlot { index, prefix });
+                }
+            }
+        }
+    }
+    let mut rg_path = None;
+    match tool {
+        Tool::Wget | Tool::Curl | Tool::CachePreload => {
+            for (_, op) in &parsed.operands {
+                if !is_http_url(op.as_bytes()) {
+                    return Err(msg::operand_refused(
+                        tool.name(),
+                        op,
+                        "only http:// and https:// URLs",
+                    ));
+                }
+            }
+        }
+        Tool::Rg => {
+            let has_regexp = parsed.found.iter().any(|f| f.opt.long == "regexp");
+            let version_only =
+                parsed.operands.is_empty() && parsed.found.iter().all(|f| f.opt.long == "version");
+            let paths: Vec<&OsString> = parsed
+                .operands
+                .iter()
+                .skip(usize::from(!has_regexp))
+                .map(|(_, p)| p)
+                .collect();
+            if paths.len() != 1 || version_only {
+                return Err(msg::rg_refusing());
+            }
+            let path = paths[0];
+            if !path.as_bytes().starts_with(b"/") {
+                return Err(msg::rg_refusing());
+            }
+            rg_path = Some(path.clone());
+        }
+        Tool::Sha256sum => {}
+    }
+    Ok(Checked {
+        args: args.to_vec(),
+        tmp_slots,
+        rg_path,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(items: &[&str]) -> Vec<OsString> {
+        items.iter().map(OsString::from).collect()
+    }
+
+    fn ok(tool: Tool, items: &[&str]) -> Checked {
+        check(tool, &a(items)).unwrap_or_else(|e| panic!("{items:?} refused: {e}"))
+    }
+
+    fn refused(tool: Tool, items: &[&str]) -> String {
+        match check(tool, &a(items)) {
+            Ok(c) => panic!("{items:?} accepted: {c:?}"),
+            Err(e) => e,
+        }
+    }
+
+    /// The exact preload command of NPP (npp-usage.md §1.7), as split by the shell.
+    const NPP_PRELOAD: &[&str] = &[
+        "--no-verbose",
+        "--recursive",
+        "-l",
+        "inf",
+        "--no-config",
+        "--no-cookies",
+        "--delete-after",
+        "--no-dns-cache",
+        "--no-check-certificate",
+        "--prefer-family=IPv4",
+        "--retry-on-http-error=503,429",
+        "--waitretry=10",
+        "--dns-timeout=10",
+        "--connect-timeout=5",
+        "--read-timeout=60",
+        "--tries=2",
+        "--ignore-case",
+        "-e",
+        "robots=off",
+        "-e",
+        "use_proxy=no",
+        "-e",
+        "http_proxy=http://127.0.0.1:3434",
+        "-e",
+        "https_proxy=http://127.0.0.1:3434",
+        "-P",
+        "/tmp",
+        "--limit-rate=1280k",
+        "--wait=0",
+        "--reject-regex=/wp-admin/|/wp-json/|sitemap.*\\.xml",
+        "--reject=bmp,css,gif,ico,jpg,js,png,svg,webp",
+        "--domains=example.com,www.example.com",
+        "--header=Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+        "--user-agent=Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0",
+        "--",
+        "https://example.com",
+    ];
+
+    #[test]
+    fn npp_command_lines_pass() {
+        let c = ok(Tool::Wget, NPP_PRELOAD);
+        assert_eq!(
+            c.tmp_slots,
+            vec![TmpSlot {
+                index: 26,
+                prefix: OsString::new()
+            }]
+        );
+        // Command A (start test) uses --quiet and --no-cache; C and D drop recursion.
+        ok(
+            Tool::Wget,
+            &[
+                "--quiet",
+                "--no-cache",
+                "--recursive",
+                "-l",
+                "inf",
+                "-e",
+                "robots=off",
+                "--",
+                "http://x/",
+            ],
+        );
+        ok(
+            Tool::Wget,
+            &[
+                "--quiet",
+                "--no-config",
+                "--tries=1",
+                "-P",
+                "/tmp",
+                "--",
+                "https://x/a?b=%2F",
+            ],
+        );
+        // The same flags through the crawler's wget dialect.
+        ok(Tool::CachePreload, NPP_PRELOAD);
+        ok(
+            Tool::CachePreload,
+            &[
+                "--json",
+                "--sitemap",
+                "--max-rps=5",
+                "--url-list",
+                "/tmp/l",
+                "https://x/",
+            ],
+        );
+    }
+
+    #[test]
+    fn npp_rg_command_lines_pass() {
+        let c = ok(
+            Tool::Rg,
+            &[
+                "-l",
+                "-m",
+                "1",
+                "--text",
+                "-E",
+                "none",
+                "--no-unicode",
+                "--no-messages",
+                "--no-ignore",
+                "--no-config",
+                "^KEY: .*https://x/$",
+                "/var/cache/nginx/",
+            ],
+        );
+        assert_eq!(c.rg_path, Some(OsString::from("/var/cache/nginx/")));
+        let c = ok(
+            Tool::Rg,
+            &[
+                "-F",
+                "--text",
+                "-l",
+                "-m",
+                "1",
+                "--no-mmap",
+                "-e",
+                "Status: 301",
+                "-e",
+                "Status: 302",
+                "/c/",
+            ],
+        );
+        assert_eq!(c.rg_path, Some(OsString::from("/c/")));
+        ok(
+            Tool::Rg,
+            &["-m1", "--text", "--no-heading", "^KEY: [^\\r\\n]+", "/c/"],
+        );
+    }
+
+    #[test]
+    fn weakness_7_1_b_wget_dangerous_options_refused() {
+        for bad in [
+            &["--use-askpass=/tmp/x", "http://x/"][..],
+            &["--use-ask=/tmp/x", "http://x/"],
+            &["-e", "use_askpass=/tmp/x", "http://x/"],
+            &["--execute=use-askpass=/tmp/x", "http://x/"],
+            &["-eUSE_ASKPASS=/x", "http://x/"],
+            &["-e", "post_file=/etc/shadow", "http://x/"],
+            &["--config=/tmp/rc", "http://x/"],
+            &["-i", "/tmp/list"],
+            &["--input-file=/tmp/list"],
+            &["--post-file=/etc/passwd", "http://x/"],
+            &["-O", "/tmp/out", "http://x/"],
+            &["-O/tmp/out", "http://x/"],
+            &["--output-document=/home/u/x", "http://x/"],
+            &["-o", "/tmp/log", "http://x/"],
+            &["-a", "/tmp/log", "http://x/"],
+            &["-P", "/home/u", "http://x/"],
+            &["--directory-prefix=/var/www", "http://x/"],
+            &["--load-cookies=/x", "http://x/"],
+            &["-qO", "/x", "http://x/"],
+            &["file:///etc/passwd"],
+            &["ftp://x/"],
+            &["--header", "X: a\r\nY: b", "http://x/"],
+        ] {
+            refused(Tool::Wget, bad);
+        }
+        assert!(refused(Tool::Wget, &["--use-askpass=/x"]).contains("'--use-askpass'"));
+    }
+
+    #[test]
+    fn wget_forms_and_tmp_slots() {
+        let c = ok(
+            Tool::Wget,
+            &[
+                "-q",
+                "-P/tmp",
+                "--directory-prefix=/tmp/",
+                "-O",
+                "/dev/null",
+                "-qr",
+                "-nv",
+                "http://x/",
+            ],
+        );
+        assert_eq!(c.tmp_slots.len(), 2);
+        let mut c2 = c.clone();
+        c2.rewrite_tmp(OsStr::new("/tmp/nppp-cache/job.1.2"));
+        assert_eq!(c2.args[1], OsString::from("-P/tmp/nppp-cache/job.1.2"));
+        assert_eq!(
+            c2.args[2],
+            OsString::from("--directory-prefix=/tmp/nppp-cache/job.1.2")
+        );
+        ok(Tool::Wget, &["--version"]);
+        ok(Tool::Wget, &[]);
+        refused(Tool::Wget, &["-l"]);
+        refused(Tool::Wget, &["--quiet=yes"]);
+    }
+
+    #[test]
+    fn curl_policy() {
+        ok(
+            Tool::Curl,
+            &[
+                "-sSfL",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "-H",
+                "Accept: x",
+                "https://x/",
+            ],
+        );
+        ok(Tool::Curl, &["--max-time", "5", "--", "http://127.0.0.1/"]);
+        for bad in [
+            &["-K", "/tmp/cfg", "http://x/"][..],
+            &["--config", "/tmp/cfg"],
+            &["-o", "/tmp/x", "http://x/"],
+            &["-O", "http://x/f"],
+            &["-T", "/etc/passwd", "http://x/"],
+            &["-d", "@/etc/shadow", "http://x/"],
+            &["-H", "@/etc/shadow", "http://x/"],
+            &["-w", "@/etc/shadow", "http://x/"],
+            &["-w", "%output{/tmp/x}", "http://x/"],
+            &["file:///etc/passwd"],
+            &["--max-time=5", "http://x/"],
+            &["-sK", "/x", "http://x/"],
+            &["--url", "file:///etc/passwd"],
+            &["-x", "socks5://x", "http://x/"],
+        ] {
+            refused(Tool::Curl, bad);
+        }
+    }
+
+    #[test]
+    fn weakness_7_1_a_rg_dangerous_options_and_paths_refused() {
+        for bad in [
+            &["--pre", "/bin/cat", "x", "/c/"][..],
+            &["--pre=/bin/cat", "x", "/c/"],
+            &["--pre-glob", "*", "x", "/c/"],
+            &["-z", "x", "/c/"],
+            &["--search-zip", "x", "/c/"],
+            &["--hostname-bin=/x", "x", "/c/"],
+            &["-f", "/etc/shadow", "/c/"],
+            &["-L", "x", "/c/"],
+            &["x", "/victim/secret", "/c/"],
+            &["x", "relative/"],
+            &["x"],
+            &[],
+            &["--version"],
+            &["-e", "a", "/a/", "/b/"],
+        ] {
+            refused(Tool::Rg, bad);
+        }
+    }
+
+    #[test]
+    fn sha256sum_policy() {
+        ok(Tool::Sha256sum, &["/dev/null"]);
+        ok(Tool::Sha256sum, &["-b", "--tag", "/etc/hostname", "-"]);
+        refused(Tool::Sha256sum, &["-c", "/tmp/sums"]);
+        refused(Tool::Sha256sum, &["--check=/x"]);
+    }
+
+    #[test]
+    fn allowlist_is_exactly_the_tools_with_policies() {
+        for t in ["wget", "curl", "cache-preload", "rg", "sha256sum"] {
+            assert_eq!(Tool::from_base(OsStr::new(t)).map(Tool::name), Some(t));
+        }
+        for t in [
+            "tar", "gzip", "sh", "env", "time", "nohup", "", "wget ", "WGET",
+        ] {
+            assert!(Tool::from_base(OsStr::new(t)).is_none(), "{t}");
+        }
+    }
+}
