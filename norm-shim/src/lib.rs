@@ -65,7 +65,9 @@ pub enum Mode {
     Preserve,
     /// No normalization layer: path and query as the `url` crate serializes them. Differs from
     /// `Browser` only in ignoring `caret_fix` and `chromium_pipe`, so with both switches off it is
-    /// identical to `Browser`. This is what NPP's "off" sent (the HTTP client's own bytes).
+    /// identical to `Browser`. It is the counterpart of NPP's "off" (no shim: the HTTP client's
+    /// own bytes), except that the client here is the `url` crate, not GNU Wget, so a stray `%`
+    /// is sent as `%`, not re-escaped to `%25`.
     Off,
 }
 
@@ -373,6 +375,7 @@ pub fn request_target(url: &Url, opts: &Options) -> String {
     }
     let path = encode_path_extras(path, opts);
     match (opts.mode, opts.scope) {
+        // `Off` returned above; listed here only to keep the match exhaustive.
         (Mode::Browser | Mode::Preserve | Mode::Off, _) => join(path, query),
         (Mode::Upper, Scope::PathAndQuery) => upper_triplets(&join(path, query)),
         (Mode::Lower, Scope::PathAndQuery) => lower_triplets(&join(path, query)),
