@@ -114,9 +114,15 @@ mod tests {
 
     #[test]
     fn norm_spec_vectors_survive_the_seam() {
-        assert_eq!(t("/a/%zz/%/b%?x=%&y=%4", PctMode::Browser), "/a/%zz/%/b%?x=%&y=%4");
+        assert_eq!(
+            t("/a/%zz/%/b%?x=%&y=%4", PctMode::Browser),
+            "/a/%zz/%/b%?x=%&y=%4"
+        );
         assert_eq!(t("/a%2fb/%2F/c", PctMode::Upper), "/a%2Fb/%2F/c");
-        assert_eq!(t("/search?q=a+b&s=a b&t=水", PctMode::Browser), "/search?q=a+b&s=a%20b&t=%E6%B0%B4");
+        assert_eq!(
+            t("/search?q=a+b&s=a b&t=水", PctMode::Browser),
+            "/search?q=a+b&s=a%20b&t=%E6%B0%B4"
+        );
         assert_eq!(t("/p?q='", PctMode::Browser), "/p?q=%27");
         assert_eq!(t("/a\\b", PctMode::Browser), "/a/b");
     }

@@ -71,7 +71,9 @@ fn into_config(a: NativeArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<Co
         ));
     }
     let mode = match &a.pct_mode {
-        Some(m) => m.parse::<PctMode>().map_err(|e| Error::usage(e.to_string()))?,
+        Some(m) => m
+            .parse::<PctMode>()
+            .map_err(|e| Error::usage(e.to_string()))?,
         None => env_pct_mode(env)?.unwrap_or_default(),
     };
     if a.concurrency == 0 || a.concurrency > 1024 {

@@ -219,7 +219,12 @@ impl Raw {
             }
             "user-agent" => self.user_agent = Some(v),
             "max-redirect" => self.max_redirect = Some(parse_count(&v, &what)?),
-            "pct-mode" => self.pct_mode = Some(v.parse().map_err(|e: norm_shim::ParseModeError| Error::usage(e.to_string()))?),
+            "pct-mode" => {
+                self.pct_mode = Some(
+                    v.parse()
+                        .map_err(|e: norm_shim::ParseModeError| Error::usage(e.to_string()))?,
+                )
+            }
             "version" => {
                 return Ok(Some(Parsed::Print(format!(
                     "cache-preload {} (GNU wget dialect)\n",
