@@ -109,7 +109,7 @@ pub fn safexec_binary() -> PathBuf {
             .filter_map(|l| l.split("\"executable\":\"").nth(1))
             .filter_map(|rest| rest.split('"').next())
             .map(PathBuf::from)
-            .last()
+            .next_back()
             .expect("cargo build did not report the safexec executable")
     })
     .clone()
@@ -333,6 +333,7 @@ impl Invocation {
     }
 
     /// Runs as this user (real and effective ids, its primary group, no supplementary groups).
+    #[allow(clippy::wrong_self_convention)] // builder method; the name reads as "run as user"
     pub fn as_user(mut self, u: &User) -> Self {
         self.user = Some(u.clone());
         self
