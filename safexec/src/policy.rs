@@ -236,16 +236,31 @@ const CURL: &[Opt] = &[
     o("url", "", Req(Url)),
 ];
 
-/// The crawler's native flags (its wget dialect is [`WGET`]). Nothing writes to a caller path.
+/// The crawler's native flags (crawler/src/cli/args.rs); its wget dialect is [`WGET`]. Listed
+/// first so its `-H` (header) wins over wget's `-H` (span-hosts). Nothing here writes to a
+/// caller-chosen path; `--url-list` reads one as the job user.
 const CACHE_PRELOAD_NATIVE: &[Opt] = &[
     o("json", "", No),
-    o("sitemap", "", Opt(Url)),
+    o("sitemap", "", Req(Url)),
+    o("robots-sitemaps", "", No),
+    o("url-list", "", Req(Any)),
+    o("no-recursive", "", No),
+    o("max-depth", "", Req(Word)),
+    o("max-pages", "", Req(Word)),
+    o("max-per-pattern", "", Req(Word)),
+    o("max-queue", "", Req(Word)),
+    o("pct-mode", "", Req(Word)),
     o("mobile", "", No),
+    o("header", "H", Req(Text)),
+    o("concurrency", "j", Req(Word)),
+    o("retry-on", "", Req(Word)),
+    o("max-retry-wait", "", Req(Word)),
+    o("proxy", "", Req(Url)),
+    o("no-progress", "", No),
     o("verify", "", No),
     o("max-concurrency", "", Req(Word)),
     o("max-rps", "", Req(Word)),
     o("cache-header", "", Req(Text)),
-    o("url-list", "", Req(Any)),
 ];
 
 /// ripgrep: NPP's flags and harmless output/search switches. Refused on purpose: `--pre`,
@@ -320,7 +335,7 @@ fn dialect(tool: Tool) -> Dialect {
         },
         Tool::CachePreload => Dialect {
             tool,
-            tables: &[WGET, CACHE_PRELOAD_NATIVE],
+            tables: &[CACHE_PRELOAD_NATIVE, WGET],
             long_eq: true,
         },
         Tool::Rg => Dialect {
@@ -717,12 +732,18 @@ mod tests {
             &[
                 "--json",
                 "--sitemap",
-                "--max-rps=5",
+                "https://x/s.xml",
+                "-j",
+                "4",
+                "-H",
+                "X-A: 1",
                 "--url-list",
                 "/tmp/l",
                 "https://x/",
             ],
         );
+        refused(Tool::CachePreload, &["--generate-man"]);
+        refused(Tool::CachePreload, &["--sitemap", "file:///etc/passwd"]);
     }
 
     #[test]
