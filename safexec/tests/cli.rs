@@ -32,9 +32,15 @@ fn cli_1_2_3_version_block() {
             let lines: Vec<String> = out.stdout_str().lines().map(str::to_string).collect();
             assert_eq!(lines.len(), 3, "{out}");
             assert_eq!(lines[0], "safexec 1.9.6");
-            assert_eq!(lines[1], format!("safexec-rs {}", env!("CARGO_PKG_VERSION")));
+            assert_eq!(
+                lines[1],
+                format!("safexec-rs {}", env!("CARGO_PKG_VERSION"))
+            );
             assert!(lines[2].contains('\u{2013}'), "{out}");
-            assert!(out.stderr.is_empty(), "nothing on stderr before line 1: {out}");
+            assert!(
+                out.stderr.is_empty(),
+                "nothing on stderr before line 1: {out}"
+            );
         }
     }
 }
@@ -65,7 +71,11 @@ fn cli_6_9_kill_forms_and_option_like_argv1_print_usage() {
         &["0"],
     ] {
         let out = run(a);
-        assert_eq!((out.status, out.stdout_str()), (1, usage_text()), "{a:?}: {out}");
+        assert_eq!(
+            (out.status, out.stdout_str()),
+            (1, usage_text()),
+            "{a:?}: {out}"
+        );
     }
 }
 
@@ -153,7 +163,10 @@ fn cli_16_quiet_silences_every_error_path() {
     ] {
         let out = run_quiet(a);
         assert_eq!(out.status, 1, "{a:?}: {out}");
-        assert!(out.stdout.is_empty() && out.stderr.is_empty(), "{a:?}: {out}");
+        assert!(
+            out.stdout.is_empty() && out.stderr.is_empty(),
+            "{a:?}: {out}"
+        );
     }
 }
 
@@ -179,7 +192,10 @@ fn cli_17_argc_zero_prints_usage_without_crash() {
         .as_user(test_user())
         .run();
     assert_eq!(out.status, 1, "{out}");
-    assert!(out.stdout_str().starts_with("Usage:\n  safexec <program>"), "{out}");
+    assert!(
+        out.stdout_str().starts_with("Usage:\n  safexec <program>"),
+        "{out}"
+    );
 }
 
 #[test]

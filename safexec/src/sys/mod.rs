@@ -140,7 +140,17 @@ impl Sys for Linux {
     }
 
     fn reset_signals(&mut self, ignore_hup: bool) -> io::Result<()> {
-        for sig in 1..=libc::SIGRTMAX() {
+        // The raw rt_sigaction syscall, not libc's sigaction: glibc refuses its reserved
+        // signals 32 and 33 (EINVAL), but an ignored disposition of those is inherited across
+        // exec just the same, so they must be reset too.
+        #[repr(C)]
+        struct KernelSigaction {
+            handler: usize,
+            flags: libc::c_ulong,
+            restorer: usize,
+            mask: u64,
+        }
+        for sig in 1..=64 {
             if sig == libc::SIGKILL || sig == libc::SIGSTOP {
                 continue;
             }
@@ -149,15 +159,24 @@ impl Sys for Linux {
             } else {
                 libc::SIG_DFL
             };
-            // SAFETY: a zeroed sigaction is a valid value (empty mask, no flags); setting
-            // SIG_DFL/SIG_IGN installs no code. Signals reserved by libc (32, 33) return EINVAL,
-            // which is ignored on purpose: they are the libc's own and reset by exec anyway.
-            unsafe {
-                let mut sa: libc::sigaction = std::mem::zeroed();
-                sa.sa_sigaction = handler;
-                libc::sigemptyset(&mut sa.sa_mask);
-                libc::sigaction(sig, &sa, std::ptr::null_mut());
-            }
+            let sa = KernelSigaction {
+                handler,
+                flags: 0,
+                restorer: 0,
+                mask: 0,
+            };
+            // SAFETY: `sa` matches the kernel's struct sigaction on x86_64 and aarch64
+            // (handler, flags, restorer, 64-bit mask) and outlives the call; SIG_DFL/SIG_IGN
+            // install no code; the old action is not requested.
+            cvt(unsafe {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig,
+                    &sa as *const KernelSigaction,
+                    std::ptr::null_mut::<KernelSigaction>(),
+                    8usize,
+                )
+            })?;
         }
         // SAFETY: set is a valid, initialised sigset_t on the stack.
         unsafe {
