@@ -13,7 +13,7 @@ use std::os::fd::AsFd;
 use crate::error::{Error, Result};
 use crate::{jobs, msg, sys};
 
-/// Runs kill mode. `hardened` is true when running with euid 0.
+/// Runs kill mode (hardened when running with euid 0).
 pub fn kill(pid: i32) -> Result<()> {
     let refused = || Error::line(msg::kill_refused(pid));
     let hardened = sys::geteuid().0 == 0;

@@ -116,8 +116,6 @@ enum Val {
     No,
     /// Needs a value (`--x=v`, `--x v`, `-xv`, `-x v`).
     Req(Check),
-    /// Value only in the `--x=v` form.
-    Opt(Check),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -413,13 +411,13 @@ fn parse(d: &Dialect, args: &[OsString]) -> Result<Parsed, String> {
                 .ok_or_else(|| msg::option_refused(tool, &spelled))?;
             match (opt.val, attached) {
                 (No, Some(_)) => return Err(msg::option_refused(tool, arg)),
-                (No, None) | (Opt(_), None) => p.found.push(Found {
+                (No, None) => p.found.push(Found {
                     opt,
                     spelled,
                     value: None,
                     value_at: None,
                 }),
-                (Req(_), Some(v)) | (Opt(_), Some(v)) => p.found.push(Found {
+                (Req(_), Some(v)) => p.found.push(Found {
                     opt,
                     spelled,
                     value: Some(OsStr::from_bytes(v).to_os_string()),
@@ -480,7 +478,7 @@ fn parse(d: &Dialect, args: &[OsString]) -> Result<Parsed, String> {
                     i += 1;
                 }
             }
-            No | Opt(_) => {
+            No => {
                 // A bundle: every letter must be a known flag.
                 for k in 0..body.len() {
                     let letter = &body[k..k + 1];
@@ -578,7 +576,7 @@ pub fn check(tool: Tool, args: &[OsString]) -> Result<Checked, String> {
     let parsed = parse(&d, args)?;
     let mut tmp_slots = Vec::new();
     for f in &parsed.found {
-        if let Req(c) | Opt(c) = f.opt.val {
+        if let Req(c) = f.opt.val {
             if f.value.is_some() {
                 check_value(tool, f, c)?;
                 if c == TmpDir {
