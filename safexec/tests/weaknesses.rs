@@ -322,7 +322,7 @@ fn kill_5_11_background_job_is_killed_by_its_caller_only() {
     let script = r#"
 "$SAFEXEC" nohup wget http://127.0.0.1/sleep/30 >/dev/null 2>&1 &
 p=$!
-sleep 0.5
+i=0; while [ "$(cat /proc/$p/comm 2>/dev/null)" = safexec ] || [ ! -e /proc/$p ]; do i=$((i+1)); [ $i -gt 200 ] && break; sleep 0.05; done
 echo "pid=$p"
 SAFEXEC_QUIET=1 "$SAFEXEC" --kill=$p
 echo "kill_rc=$?"
@@ -342,8 +342,9 @@ echo "wait=$?"
     // Another user may not stop it; root may.
     let script = r#"
 "$SAFEXEC" wget http://127.0.0.1/sleep/30 >/dev/null 2>&1 &
-echo "pid=$!"
-sleep 0.5
+p=$!
+i=0; while [ "$(cat /proc/$p/comm 2>/dev/null)" = safexec ] || [ ! -e /proc/$p ]; do i=$((i+1)); [ $i -gt 200 ] && break; sleep 0.05; done
+echo "pid=$p"
 "#;
     let out = Invocation::shell(setuid_safexec(), script)
         .as_user(test_user())
