@@ -21,7 +21,7 @@ fn vm(field: &str) -> u64 {
 
 fn url(i: usize) -> String {
     // WordPress-like permalinks, 60-90 bytes, some with lower-case %xx slugs.
-    if i % 7 == 0 {
+    if i.is_multiple_of(7) {
         format!(
             "https://www.example-shop.com/product/%e6%b0%b4%e6%bb%b4-{i}/?variant={}",
             i % 13

@@ -23,6 +23,7 @@ use crate::frontier::{Frontier, Item, Origin};
 use crate::norm::{self, Target};
 use crate::progress::Reporter;
 use crate::sitemap::{self, Kind, SitemapLimits};
+use crate::warm::run::{Extra, WarmRun};
 use crate::Error;
 
 /// Totals of a finished run.
@@ -48,6 +49,10 @@ pub struct Summary {
     pub limit_reached: bool,
     /// The process exit status for this run.
     pub exit_code: i32,
+    /// Cache-warming summary lines (cache status counts, Vary, verify, index, nodes).
+    pub warm_lines: Vec<String>,
+    /// The same as JSON members for the `--json` summary.
+    pub warm_json: serde_json::Value,
 }
 
 impl Summary {
@@ -147,7 +152,7 @@ impl HostFilter {
     }
 }
 
-type FetchFuture = Pin<Box<dyn Future<Output = (Item, Result<Response, Failure>)>>>;
+type FetchFuture = Pin<Box<dyn Future<Output = (Item, Result<Response, Failure>, Vec<Extra>)>>>;
 
 /// A crawl in progress. Fields are public so that the per-response hook can
 /// be extended (cache-status counting, adaptive concurrency).
@@ -167,6 +172,8 @@ pub struct Crawl {
     /// Requests allowed in flight; read before every scheduling round, so
     /// it can be changed from the hook.
     pub concurrency: usize,
+    /// Cache-warming state: status counts, adaptive concurrency, extras, verify, index.
+    pub warm: WarmRun,
     started: Instant,
     pages_started: u64,
     next_slot: Instant,
@@ -197,7 +204,9 @@ impl Crawl {
         let frontier = Frontier::new(cfg.max_queue, cfg.max_per_pattern);
         let reporter = Reporter::new(cfg.output);
         let concurrency = cfg.concurrency.max(1);
+        let warm = WarmRun::new(&cfg)?;
         Ok(Crawl {
+            warm,
             fetcher,
             frontier,
             hosts: Rc::new(RefCell::new(hosts)),
@@ -313,6 +322,35 @@ impl Crawl {
             }
         }
 
+        if self.cfg.warm.replay_keys.is_some() {
+            let site = match self.cfg.start_urls.first() {
+                Some(u) => Some(
+                    norm::resolve(None, u, &self.cfg.norm)
+                        .map_err(|e| Error::usage(format!("invalid URL '{u}': {e}")))?
+                        .url,
+                ),
+                None => None,
+            };
+            let (urls, notes) = self.warm.replay_urls(site.as_ref())?;
+            for n in notes {
+                self.reporter.notice(&n);
+            }
+            for u in urls {
+                match norm::resolve(None, &u, &self.cfg.norm) {
+                    Ok(t) => {
+                        self.hosts
+                            .borrow_mut()
+                            .start_hosts
+                            .insert(t.host().to_ascii_lowercase());
+                        self.enqueue(t, 0, Origin::List, false);
+                    }
+                    Err(e) => self
+                        .reporter
+                        .notice(&format!("replay: skipping '{u}': {e}")),
+                }
+            }
+        }
+
         for u in self.cfg.start_urls.clone() {
             let t = norm::resolve(None, &u, &self.cfg.norm)
                 .map_err(|e| Error::usage(format!("invalid URL '{u}': {e}")))?;
@@ -394,7 +432,7 @@ impl Crawl {
     }
 
     fn schedule(&mut self, inflight: &mut FuturesUnordered<FetchFuture>) {
-        while inflight.len() < self.concurrency.max(1) {
+        while inflight.len() < self.warm.limit(self.concurrency).max(1) {
             if let Some(max) = self.cfg.max_pages {
                 if self.pages_started >= max {
                     if !self.frontier.is_empty() {
@@ -409,7 +447,7 @@ impl Crawl {
             self.pages_started += 1;
             let now = Instant::now();
             let start_at = if self.cfg.wait.is_zero() {
-                now
+                self.warm.start_at(now)
             } else {
                 let at = self.next_slot.max(now);
                 self.next_slot = at + self.cfg.wait;
@@ -424,12 +462,17 @@ impl Crawl {
             let fetcher = self.fetcher.clone();
             let allow = self.allow_closure();
             let first = self.pages_started == 1;
+            let extras = self.warm.extras(&item.target.url);
             inflight.push(Box::pin(async move {
                 if !first {
                     tokio::time::sleep_until(start_at.into()).await;
                 }
                 let r = fetcher.fetch(&item.target, body_use, &allow).await;
-                (item, r)
+                let done = match &r {
+                    Ok(resp) if !extras.is_empty() => extras.run(&resp.final_target.url).await,
+                    _ => Vec::new(),
+                };
+                (item, r, done)
             }));
         }
     }
@@ -437,20 +480,54 @@ impl Crawl {
     /// Run until the frontier is empty or a limit is reached.
     pub async fn crawl(&mut self) {
         let mut inflight: FuturesUnordered<FetchFuture> = FuturesUnordered::new();
+        let site = self.frontier_site();
         loop {
-            self.schedule(&mut inflight);
-            let Some((item, result)) = inflight.next().await else {
+            let paused = site
+                .as_ref()
+                .is_some_and(|s| self.warm.load_paused(Instant::now(), s));
+            if paused {
+                if inflight.is_empty() && !self.frontier.is_empty() {
+                    // --max-load: nothing in flight and the machine is busy; look again shortly.
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            } else {
+                self.schedule(&mut inflight);
+            }
+            let Some((item, result, extras)) = inflight.next().await else {
                 break;
             };
             match result {
-                Ok(resp) => self.on_response(item, resp),
-                Err(f) => self.on_failure(item, f),
+                Ok(resp) => {
+                    for note in self.warm.on_response(&resp, &extras) {
+                        self.reporter.notice(&note);
+                    }
+                    self.on_response(item, resp)
+                }
+                Err(f) => {
+                    self.warm.on_failure(&f);
+                    self.on_failure(item, f)
+                }
             }
             if self.concurrency == 1 && !self.cfg.wait.is_zero() {
                 // wget waits after each retrieval, not between starts.
                 self.next_slot = self.next_slot.max(Instant::now() + self.cfg.wait);
             }
         }
+        if self.cfg.warm.verify {
+            let parallel = self
+                .warm
+                .controller
+                .as_ref()
+                .map_or(self.concurrency, |c| c.peak());
+            self.warm.verify(parallel).await;
+        }
+    }
+
+    /// The first start URL, for the `--max-load` locality check.
+    fn frontier_site(&self) -> Option<Url> {
+        let u = self.cfg.start_urls.first()?;
+        norm::resolve(None, u, &self.cfg.norm).ok().map(|t| t.url)
     }
 
     /// The per-response hook: every final HTTP response of the crawl passes
@@ -516,6 +593,9 @@ impl Crawl {
         self.summary.dropped_full = self.frontier.dropped_full;
         self.summary.dropped_pattern = self.frontier.dropped_pattern;
         self.summary.finish();
+        let (lines, json) = self.warm.finish();
+        self.summary.warm_lines = lines;
+        self.summary.warm_json = json;
         if self.summary.dropped_full > 0 {
             self.reporter.notice(&format!(
                 "{} URLs dropped: the queue was full (--max-queue)",

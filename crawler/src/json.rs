@@ -46,7 +46,7 @@ pub fn notice(msg: &str) -> Value {
 
 /// The final summary.
 pub fn summary(s: &Summary) -> Value {
-    json!({
+    let mut v = json!({
         "event": "summary",
         "pages": s.ok + s.http_errors,
         "ok": s.ok,
@@ -60,7 +60,14 @@ pub fn summary(s: &Summary) -> Value {
         "dropped_pattern_cap": s.dropped_pattern,
         "limit_reached": s.limit_reached,
         "exit_code": s.exit_code,
-    })
+    });
+    // Cache-warming members: cache status counts, Vary, verify, index, nodes.
+    if let (Some(obj), Some(warm)) = (v.as_object_mut(), s.warm_json.as_object()) {
+        for (k, w) in warm {
+            obj.insert(k.clone(), w.clone());
+        }
+    }
+    v
 }
 
 fn ms(d: std::time::Duration) -> u64 {

@@ -143,6 +143,12 @@ impl Reporter {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
+        if self.output == Output::WgetLog {
+            // Before FINISHED, as "cache-preload: " notices that NPP's parsers ignore.
+            for l in &s.warm_lines {
+                err_line(&format!("cache-preload: {l}\n"));
+            }
+        }
         match self.output {
             Output::Quiet => {}
             Output::WgetLog => err_line(&wget_log::summary(
@@ -163,7 +169,10 @@ impl Reporter {
                 s.elapsed.as_secs_f64(),
                 s.pages_per_sec(),
                 if s.limit_reached { ", limit reached" } else { "" }
-            ))
+            ));
+                for l in &s.warm_lines {
+                    out_line(&format!("{l}\n"));
+                }
             }
         }
     }

@@ -80,9 +80,57 @@ pub struct NativeArgs {
     #[arg(short = 'H', long, value_name = "HEADER")]
     pub header: Vec<String>,
 
-    /// Concurrent requests.
-    #[arg(short = 'j', long, value_name = "N", default_value_t = 4)]
-    pub concurrency: usize,
+    /// Fixed number of concurrent requests (turns adaptive concurrency off).
+    #[arg(short = 'j', long, value_name = "N")]
+    pub concurrency: Option<usize>,
+
+    /// Cap of the adaptive concurrency (starts at 1, grows while latency stays near the baseline) [default: 6].
+    #[arg(long, value_name = "N")]
+    pub max_concurrency: Option<usize>,
+
+    /// Cap on requests started per second.
+    #[arg(long, value_name = "N")]
+    pub max_rps: Option<f64>,
+
+    /// Hold new requests while the 1-minute load average is above N (only when the site runs on this machine).
+    #[arg(long, value_name = "N")]
+    pub max_load: Option<f64>,
+
+    /// The cache-status header to read (default: X-FastCGI-Cache, X-Cache-Status, X-Proxy-Cache or X-Cache, detected).
+    #[arg(long, value_name = "NAME")]
+    pub cache_header: Option<String>,
+
+    /// Re-request every warmed page as a visitor and list the pages that still miss, with the reason.
+    #[arg(long)]
+    pub verify: bool,
+
+    /// Also warm header variants: encodings (4 Accept-Encoding values), agents (desktop + mobile) or all.
+    #[arg(long, value_name = "SET", num_args = 0..=1, default_missing_value = "all")]
+    pub variants: Option<String>,
+
+    /// nginx cache directory: compute each page's cache file and check its KEY line.
+    #[arg(long, value_name = "DIR")]
+    pub cache_path: Option<String>,
+
+    /// nginx cache key template [default: $scheme$request_method$host$request_uri].
+    #[arg(long, value_name = "TEMPLATE")]
+    pub cache_key: Option<String>,
+
+    /// levels= of the nginx cache path [default: 1:2].
+    #[arg(long, value_name = "LEVELS")]
+    pub levels: Option<String>,
+
+    /// Write the URL to cache-file index as JSON lines to FILE (`-` for stdout).
+    #[arg(long, value_name = "FILE")]
+    pub index_out: Option<String>,
+
+    /// Re-request exactly the keys found in this nginx cache directory.
+    #[arg(long, value_name = "DIR")]
+    pub replay_keys: Option<String>,
+
+    /// Connect to ADDR:PORT for HOST:PORT, keeping the public Host header; repeat to warm every node.
+    #[arg(long, value_name = "HOST:PORT:ADDR:PORT")]
+    pub connect_to: Vec<String>,
 
     /// Attempts per URL (retries on 429, 503 and network errors).
     #[arg(long, value_name = "N", default_value_t = 2)]

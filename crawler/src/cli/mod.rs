@@ -136,6 +136,8 @@ pub struct Config {
     pub prefer_ipv4: bool,
     /// Output format.
     pub output: Output,
+    /// Cache-warming options: cache status, verify, variants, index, adaptive speed, nodes.
+    pub warm: crate::warm::run::WarmConfig,
 }
 
 /// The outcome of parsing argv.

@@ -60,7 +60,8 @@ pub fn parse(argv: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Pa
 }
 
 fn into_config(a: NativeArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, Error> {
-    if a.urls.is_empty() && a.sitemap.is_empty() && a.url_list.is_none() {
+    if a.urls.is_empty() && a.sitemap.is_empty() && a.url_list.is_none() && a.replay_keys.is_none()
+    {
         return Err(Error::usage(
             "nothing to do: give a URL, --sitemap or --url-list (try 'cache-preload --help')",
         ));
@@ -76,7 +77,23 @@ fn into_config(a: NativeArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<Co
             .map_err(|e| Error::usage(e.to_string()))?,
         None => env_pct_mode(env)?.unwrap_or_default(),
     };
-    if a.concurrency == 0 || a.concurrency > 1024 {
+    let warm = crate::warm::run::WarmConfig::from_args(&crate::warm::run::WarmArgs {
+        cache_header: a.cache_header.clone(),
+        verify: a.verify,
+        variants: a.variants.clone(),
+        cache_path: a.cache_path.clone(),
+        cache_key: a.cache_key.clone(),
+        levels: a.levels.clone(),
+        index_out: a.index_out.clone(),
+        replay_keys: a.replay_keys.clone(),
+        max_concurrency: a.max_concurrency,
+        fixed_concurrency: a.concurrency.is_some(),
+        max_rps: a.max_rps,
+        max_load: a.max_load,
+        connect_to: a.connect_to.clone(),
+    })?;
+    let concurrency = a.concurrency.unwrap_or(4);
+    if concurrency == 0 || concurrency > 1024 {
         return Err(Error::usage("--concurrency must be between 1 and 1024"));
     }
     if a.tries == 0 {
@@ -137,7 +154,7 @@ fn into_config(a: NativeArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<Co
         max_retry_wait: secs(a.max_retry_wait, "--max-retry-wait")?,
         wait: secs(a.wait, "--wait")?,
         limit_rate: a.limit_rate.as_deref().map(parse_rate).transpose()?,
-        concurrency: a.concurrency,
+        concurrency,
         dns_timeout: secs(a.dns_timeout, "--dns-timeout")?,
         connect_timeout: secs(a.connect_timeout, "--connect-timeout")?,
         read_timeout: secs(a.read_timeout, "--read-timeout")?,
@@ -152,6 +169,7 @@ fn into_config(a: NativeArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<Co
                 progress: !a.no_progress,
             }
         },
+        warm,
     })
 }
 

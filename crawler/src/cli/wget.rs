@@ -430,6 +430,7 @@ fn into_config(raw: Raw, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         } else {
             Output::WgetLog
         },
+        warm: crate::warm::run::WarmConfig::wget_default(wait.is_zero()),
     })
 }
 

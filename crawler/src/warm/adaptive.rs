@@ -190,6 +190,16 @@ impl Controller {
         }
     }
 
+    /// Reserves the next start time: `now`, or later under the rate cap or a `Retry-After`
+    /// pause. Unlike [`Controller::admit`] it never refuses; the caller sleeps until then.
+    pub fn reserve(&mut self, now: Instant) -> Instant {
+        let at = self.bucket.reserve(now);
+        match self.paused_until {
+            Some(p) if p > at => p,
+            _ => at,
+        }
+    }
+
     /// Feeds one finished request.
     pub fn on_outcome(&mut self, outcome: Outcome, now: Instant) {
         self.recovering = self.recovering.saturating_sub(1);
@@ -285,6 +295,16 @@ impl TokenBucket {
             interval: rate.map(|r| Duration::from_secs_f64(1.0 / r)),
             next: now,
         }
+    }
+
+    /// Reserves the next evenly spaced slot at or after `now`.
+    pub fn reserve(&mut self, now: Instant) -> Instant {
+        let Some(interval) = self.interval else {
+            return now;
+        };
+        let at = self.next.max(now);
+        self.next = at + interval;
+        at
     }
 
     /// Takes a token: `None` if one was available, else how long until the next.
@@ -525,6 +545,29 @@ mod tests {
             now += ms(1);
         }
         assert_eq!(starts, 10);
+    }
+
+    #[test]
+    fn reserve_spaces_starts_and_honours_pauses() {
+        let t0 = Instant::now();
+        let mut c = Controller::new(
+            Config {
+                max_rps: Some(4.0),
+                ..Config::default()
+            },
+            t0,
+        );
+        let slots: Vec<Duration> = (0..4).map(|_| c.reserve(t0) - t0).collect();
+        assert_eq!(slots, [ms(0), ms(250), ms(500), ms(750)]);
+        c.on_outcome(
+            Outcome::Throttled {
+                retry_after: Some(Duration::from_secs(3)),
+            },
+            t0,
+        );
+        assert_eq!(c.reserve(t0) - t0, Duration::from_secs(3));
+        let mut free = Controller::new(Config::default(), t0);
+        assert_eq!(free.reserve(t0), t0);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Cache-warming intelligence on top of the crawl loop: knowing whether nginx stored a page,
 //! why it did not, where it stored it, and how fast the server lets us go.
 //!
-//! Every module here is pure (no sockets, no async runtime) so it can be unit-tested with
+//! Every module here except [`run`] is pure (no sockets, no async runtime) so it can be unit-tested with
 //! simulated responses and clocks; the crawl loop feeds it status codes, headers and
 //! [`std::time::Instant`]s.
 //!
@@ -14,6 +14,7 @@
 //! | [`adaptive`] | adaptive concurrency, the `--max-rps` token bucket and the load-average gate |
 //! | [`seen`] | a compact seen-set: 16 bytes per URL |
 //! | [`connect_to`] | `--connect-to HOST:PORT:ADDR:PORT` and per-node counters |
+//! | [`run`] | the glue the crawl loop calls: options, extra requests, verify, summary |
 //! | [`session`] | one run's bookkeeping: the few calls the crawl loop makes |
 
 pub mod adaptive;
@@ -22,6 +23,7 @@ pub mod cache_status;
 pub mod connect_to;
 pub mod md5;
 pub mod miss_reason;
+pub mod run;
 pub mod seen;
 pub mod session;
 pub mod vary;

@@ -118,7 +118,10 @@ fn serve(stream: TcpStream, st: &State, opts: &SiteOptions) {
             return;
         }
         let mut parts = line.split_whitespace();
-        let (_method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or("").to_owned());
+        let (_method, target) = (
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or("").to_owned(),
+        );
         let mut headers = HashMap::new();
         loop {
             let mut h = String::new();
@@ -138,7 +141,11 @@ fn serve(stream: TcpStream, st: &State, opts: &SiteOptions) {
         thread::sleep(opts.delay);
         let (status, extra, body) = respond(&target, &headers, st, opts, now);
         st.in_flight.fetch_sub(1, Ordering::SeqCst);
-        st.log.lock().unwrap().push(Seen { target: target.clone(), headers, status });
+        st.log.lock().unwrap().push(Seen {
+            target: target.clone(),
+            headers,
+            status,
+        });
         let reason = match status {
             200 => "OK",
             301 => "Moved Permanently",
@@ -151,7 +158,8 @@ fn serve(stream: TcpStream, st: &State, opts: &SiteOptions) {
             resp.push_str(&format!("{k}: {v}\r\n"));
         }
         resp.push_str("\r\n");
-        if writer.write_all(resp.as_bytes()).is_err() || writer.write_all(body.as_bytes()).is_err() {
+        if writer.write_all(resp.as_bytes()).is_err() || writer.write_all(body.as_bytes()).is_err()
+        {
             return;
         }
         let _ = writer.flush();
@@ -238,7 +246,10 @@ fn respond(
             false
         }
     };
-    extra.push(("X-FastCGI-Cache".into(), if hit { "HIT" } else { "MISS" }.into()));
+    extra.push((
+        "X-FastCGI-Cache".into(),
+        if hit { "HIT" } else { "MISS" }.into(),
+    ));
     (status, extra, body)
 }
 
@@ -261,7 +272,10 @@ pub fn run(args: &[&str]) -> Output {
         if child.try_wait().unwrap().is_some() {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "cache-preload ran over 60 s: {args:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "cache-preload ran over 60 s: {args:?}"
+        );
         thread::sleep(Duration::from_millis(20));
     }
     child.wait_with_output().unwrap()
@@ -269,7 +283,11 @@ pub fn run(args: &[&str]) -> Output {
 
 /// stdout + stderr as text.
 pub fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// A fresh temp dir for one test.
