@@ -1,0 +1,669 @@
+//! Confinement of a job, observed from outside: the real setuid `safexec` run by an unprivileged
+//! user, its tool inspected through /proc and the cgroup files of this host (issue 4).
+//!
+//! Every test holds the `/etc/safexec.conf` lock (through `with_config`/`without_config`), so
+//! the limits it asserts are the ones it configured, whatever other test processes write.
+
+mod common;
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// A probe tool (bind-mounted over an allowlisted name) that reports its confinement and tries
+/// the calls the seccomp filter must deny. Arguments are scanned like the harness probe:
+/// `sleep/<secs>`, `pid-to/<path>` (last: the rest of the argument is the path), `fork/`
+/// (fork a child that sleeps 60 s first; its pid follows ours in the pid file).
+const CONFINE_PROBE: &str = r#"
+use std::io::Write;
+extern "C" {
+    fn syscall(n: i64, ...) -> i64;
+    fn __errno_location() -> *mut i32;
+    fn fork() -> i32;
+    fn sleep(s: u32) -> u32;
+    fn _exit(c: i32) -> !;
+    fn waitpid(p: i32, st: *mut i32, o: i32) -> i32;
+}
+#[cfg(target_arch = "x86_64")]
+mod nr { pub const PTRACE: i64 = 101; pub const CLONE: i64 = 56; pub const KEYCTL: i64 = 250; pub const UNSHARE: i64 = 272; pub const PERSONALITY: i64 = 135; }
+#[cfg(target_arch = "aarch64")]
+mod nr { pub const PTRACE: i64 = 117; pub const CLONE: i64 = 220; pub const KEYCTL: i64 = 219; pub const UNSHARE: i64 = 97; pub const PERSONALITY: i64 = 92; }
+const IO_URING_SETUP: i64 = 425;
+const CLONE3: i64 = 435;
+fn errno() -> i32 { unsafe { *__errno_location() } }
+fn res(r: i64) -> String { if r < 0 { format!("errno{}", errno()) } else { "ok".to_string() } }
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let mut child = 0;
+    for a in &args {
+        if a.contains("fork/") {
+            child = unsafe { fork() };
+            if child == 0 { unsafe { sleep(60); _exit(0) } }
+        }
+        if let Some(i) = a.find("pid-to/") {
+            let _ = std::fs::write(&a[i + 6..], format!("{} {}", std::process::id(), child));
+        }
+        if let Some(i) = a.find("sleep/") {
+            let s: u64 = a[i + 6..].split('/').next().unwrap_or("0").parse().unwrap_or(0);
+            std::thread::sleep(std::time::Duration::from_secs(s));
+        }
+    }
+    let mut o = String::new();
+    for f in ["status", "limits", "cgroup"] {
+        o.push_str(&format!("--- {f}\n{}", std::fs::read_to_string(format!("/proc/self/{f}")).unwrap_or_default()));
+    }
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|x| x.1).unwrap_or("");
+    o.push_str(&format!("nice={}\n", after.split_whitespace().nth(16).unwrap_or("?")));
+    // Before unshare: once in a new user namespace (unmapped), a nested one is EPERM anyway.
+    let r = unsafe { syscall(nr::CLONE, 0x10000000i64 | 17, 0i64, 0i64, 0i64, 0i64) };
+    if r == 0 { unsafe { _exit(0) } }
+    if r > 0 { unsafe { waitpid(r as i32, std::ptr::null_mut(), 0) }; }
+    o.push_str(&format!("clone_newuser={}\n", res(r)));
+    o.push_str(&format!("unshare_newuser={}\n", res(unsafe { syscall(nr::UNSHARE, 0x10000000i64) })));
+    o.push_str(&format!("ptrace_traceme={}\n", res(unsafe { syscall(nr::PTRACE, 0i64, 0i64, 0i64, 0i64) })));
+    o.push_str(&format!("keyctl={}\n", res(unsafe { syscall(nr::KEYCTL, 0i64, -3i64, 0i64) })));
+    let mut params = [0u8; 120];
+    let r = unsafe { syscall(IO_URING_SETUP, 1i64, params.as_mut_ptr()) };
+    o.push_str(&format!("io_uring_setup={}\n", res(r)));
+    o.push_str(&format!("clone3={}\n", res(unsafe { syscall(CLONE3, 0i64, 0i64) })));
+    o.push_str(&format!("personality_query={}\n", res(unsafe { syscall(nr::PERSONALITY, 0xffffffffi64) })));
+    o.push_str(&format!("personality_norandom={}\n", res(unsafe { syscall(nr::PERSONALITY, 0x0040000i64) })));
+    let t = std::thread::spawn(|| 7).join().unwrap_or(0);
+    o.push_str(&format!("thread={}\n", if t == 7 { "ok" } else { "failed" }));
+    let _ = std::io::stdout().write_all(o.as_bytes());
+}
+"#;
+
+fn confine_probe() -> PathBuf {
+    compile_helper("confine-probe", CONFINE_PROBE)
+}
+
+/// Namespace setup that puts the confinement probe over `/usr/bin/wget`.
+fn probe_over_wget() -> String {
+    format!("mount --bind {} /usr/bin/wget", confine_probe().display())
+}
+
+fn value<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(key)
+            .and_then(|r| r.strip_prefix('=').or_else(|| r.strip_prefix(':')))
+            .map(str::trim)
+    })
+}
+
+/// The soft and hard values of one line of /proc/<pid>/limits.
+fn limit(limits: &str, name: &str) -> (String, String) {
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with(name))
+        .unwrap_or_else(|| panic!("no {name:?} in limits:\n{limits}"));
+    let f: Vec<&str> = line[name.len()..].split_whitespace().collect();
+    (f[0].to_string(), f[1].to_string())
+}
+
+/// A private directory for FIFOs and pid files that the job user can use.
+fn scratch(tag: &str) -> PathBuf {
+    let dir = Path::new("/tmp/safexec-tests").join(format!("{}-confine-{tag}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o1777)).unwrap();
+    dir
+}
+
+fn mkfifo(path: &Path) {
+    must(Command::new("mkfifo").arg("-m").arg("666").arg(path));
+}
+
+/// Starts `safexec sha256sum <fifo>` as the test user; the tool blocks on the FIFO until the
+/// test writes to it, so /proc and the cgroup files of the live job can be read.
+struct LiveJob {
+    child: Child,
+    pid: u32,
+    fifo: PathBuf,
+}
+
+impl LiveJob {
+    fn start(tag: &str, env: &[(&str, &str)]) -> LiveJob {
+        let fifo = scratch(tag).join("fifo");
+        mkfifo(&fifo);
+        let mut inv = Invocation::new(setuid_safexec())
+            .args(["sha256sum".as_ref(), fifo.as_os_str()])
+            .as_user(test_user());
+        for (k, v) in env {
+            inv = inv.env(k, v);
+        }
+        let mut cmd = inv.command();
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::null());
+        let child = cmd.spawn().expect("spawn safexec");
+        // setpriv, env and safexec all exec in place: this pid becomes the tool's.
+        let pid = child.id();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let exe = fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+            if exe == Path::new("/usr/bin/sha256sum") {
+                // exe flips at exec; give the tool a moment to reach its open() of the FIFO.
+                std::thread::sleep(Duration::from_millis(100));
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "safexec never exec'd sha256sum (exe {exe:?})"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        LiveJob { child, pid, fifo }
+    }
+
+    fn proc(&self, file: &str) -> String {
+        fs::read_to_string(format!("/proc/{}/{file}", self.pid)).unwrap()
+    }
+
+    /// Feeds the FIFO and returns the finished run's output.
+    fn finish(self) -> Output {
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&self.fifo)
+            .and_then(|mut f| f.write_all(b"data\n"))
+            .expect("write fifo");
+        let out = self.child.wait_with_output().unwrap();
+        Output {
+            status: out.status.code().unwrap_or(-1),
+            stdout: out.stdout,
+            stderr: out.stderr,
+        }
+    }
+}
+
+fn cg(path: &str) -> String {
+    fs::read_to_string(Path::new("/sys/fs/cgroup").join(path))
+        .unwrap_or_else(|e| panic!("read /sys/fs/cgroup/{path}: {e}"))
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn live_job_has_no_capabilities_nnp_seccomp_and_its_own_cgroups() {
+    without_config(|| {
+        let job = LiveJob::start("live", &[]);
+        let pid = job.pid;
+        let status = job.proc("status");
+        for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+            assert_eq!(
+                value(&status, set),
+                Some("0000000000000000"),
+                "{set}\n{status}"
+            );
+        }
+        assert_eq!(value(&status, "NoNewPrivs"), Some("1"));
+        assert_eq!(value(&status, "Seccomp"), Some("2"));
+        assert_eq!(value(&status, "Seccomp_filters"), Some("2"));
+        let nobody = nobody();
+        assert_eq!(
+            value(&status, "Uid"),
+            Some(format!("{0}\t{0}\t{0}\t{0}", nobody.uid).as_str())
+        );
+
+        let limits = job.proc("limits");
+        assert_eq!(
+            limit(&limits, "Max core file size"),
+            ("0".into(), "0".into())
+        );
+
+        // One group per hierarchy, all named after the tool's pid.
+        let cgroup = job.proc("cgroup");
+        let name = format!("/nppp/nppp.{pid}");
+        for ctl in ["memory", "pids", "cpu"] {
+            assert!(
+                cgroup
+                    .lines()
+                    .any(|l| l.ends_with(&format!(":{ctl}:{name}"))),
+                "{ctl} not joined:\n{cgroup}"
+            );
+        }
+        assert!(
+            cgroup.lines().any(|l| l == format!("0::{name}")),
+            "{cgroup}"
+        );
+
+        // The defaults, written once each and read back by safexec; here read by the test.
+        assert_eq!(
+            cg(&format!("memory{name}/memory.limit_in_bytes")),
+            "536870912"
+        );
+        assert_eq!(cg(&format!("pids{name}/pids.max")), "64");
+        assert_eq!(cg(&format!("cpu{name}/cpu.shares")), "512");
+        assert_eq!(cg(&format!("cpu{name}/cpu.cfs_quota_us")), "-1");
+        assert_eq!(cg(&format!("pids{name}/cgroup.procs")), pid.to_string());
+        assert_eq!(cg(&format!("unified{name}/cgroup.procs")), pid.to_string());
+        // Root-owned, readable by the job, not owned by the caller's group.
+        let md = fs::metadata(format!("/sys/fs/cgroup/memory{name}")).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!((md.uid(), md.gid(), md.mode() & 0o777), (0, 0, 0o755));
+
+        let out = job.finish();
+        assert_eq!(out.status, 0, "{out}");
+        let err = out.stderr_str();
+        assert!(err.contains("Summary: no_new_privs=on"), "{err}");
+        assert!(
+            err.contains(&format!("Summary: cgroup=/sys/fs/cgroup/memory{name},")),
+            "{err}"
+        );
+    });
+}
+
+#[test]
+fn configured_limits_reach_the_cgroup_files() {
+    let conf = "memory_max = 256M\npids_max = 20\ncpu_weight = 200\ncpu_quota = 50\n";
+    with_config(conf, || {
+        let job = LiveJob::start("conf", &[("SAFEXEC_DETACH", "cgv2")]);
+        let name = format!("/nppp/nppp.{}", job.pid);
+        assert_eq!(
+            cg(&format!("memory{name}/memory.limit_in_bytes")),
+            "268435456"
+        );
+        assert_eq!(
+            cg(&format!("memory{name}/memory.memsw.limit_in_bytes")),
+            "268435456"
+        );
+        assert_eq!(cg(&format!("pids{name}/pids.max")), "20");
+        assert_eq!(cg(&format!("cpu{name}/cpu.shares")), "2048");
+        assert_eq!(cg(&format!("cpu{name}/cpu.cfs_quota_us")), "50000");
+        // cgroups enforce memory and pids, so no rlimit stands in for them.
+        let limits = job.proc("limits");
+        assert_eq!(limit(&limits, "Max address space").0, "unlimited");
+        let out = job.finish();
+        assert_eq!(out.status, 0, "{out}");
+    });
+}
+
+#[test]
+fn detach_off_is_not_honoured_in_setuid_mode() {
+    without_config(|| {
+        let job = LiveJob::start("off", &[("SAFEXEC_DETACH", "off")]);
+        let cgroup = job.proc("cgroup");
+        assert!(
+            cgroup.contains(&format!(":pids:/nppp/nppp.{}", job.pid)),
+            "{cgroup}"
+        );
+        let out = job.finish();
+        assert_eq!(out.status, 0, "{out}");
+    });
+}
+
+#[test]
+fn unsafe_config_is_ignored_with_a_warning() {
+    with_config_mode("pids_max = 7\n", 0o666, || {
+        let job = LiveJob::start("unsafe", &[]);
+        assert_eq!(cg(&format!("pids/nppp/nppp.{}/pids.max", job.pid)), "64");
+        let out = job.finish();
+        assert_eq!(out.status, 0, "{out}");
+        assert!(
+            out.stderr_str().contains(
+                "Warning: ignoring /etc/safexec.conf: it is group- or other-writable; using the built-in defaults"
+            ),
+            "{out}"
+        );
+    });
+}
+
+#[test]
+fn malformed_config_is_fatal_and_names_the_line() {
+    with_config("pids_max = 64\n# fine\nbogus = 1\n", || {
+        let out = Invocation::new(setuid_safexec())
+            .args(["sha256sum", "/dev/null"])
+            .as_user(test_user())
+            .run();
+        assert_eq!(out.status, 1, "{out}");
+        assert!(out.stdout.is_empty(), "{out}");
+        let err = out.stderr_str();
+        assert!(
+            err.contains("/etc/safexec.conf: line 3: unknown key \"bogus\""),
+            "{err}"
+        );
+        assert_eq!(err.lines().filter(|l| l.contains("line 3")).count(), 1);
+    });
+}
+
+#[test]
+fn seccomp_denies_dangerous_calls_that_work_without_it() {
+    without_config(|| {
+        // Baseline: the same probe run directly as the user, no safexec, no filter.
+        let direct = Invocation::new(confine_probe()).as_user(test_user()).run();
+        assert_eq!(direct.status, 0, "{direct}");
+        let d = direct.stdout_str();
+        assert_eq!(value(&d, "Seccomp"), Some("0"));
+        for ok in [
+            "unshare_newuser",
+            "ptrace_traceme",
+            "clone_newuser",
+            "keyctl",
+        ] {
+            assert_eq!(
+                value(&d, ok),
+                Some("ok"),
+                "{ok} fails even without the filter:\n{d}"
+            );
+        }
+
+        let out = Invocation::new(setuid_safexec())
+            .args(["wget", "http://127.0.0.1/"])
+            .as_user(test_user())
+            .in_namespace(&probe_over_wget())
+            .run();
+        assert_eq!(out.status, 0, "{out}");
+        let s = out.stdout_str();
+        assert_eq!(value(&s, "Seccomp"), Some("2"), "{s}");
+        let eperm = "errno1";
+        for denied in [
+            "unshare_newuser",
+            "ptrace_traceme",
+            "clone_newuser",
+            "keyctl",
+            "io_uring_setup",
+            "personality_norandom",
+        ] {
+            assert_eq!(value(&s, denied), Some(eperm), "{denied}:\n{s}");
+        }
+        // clone3 answers ENOSYS so threads fall back to clone, and threads still work.
+        assert_eq!(value(&s, "clone3"), Some("errno38"), "{s}");
+        assert_eq!(value(&s, "thread"), Some("ok"));
+        assert_eq!(value(&s, "personality_query"), Some("ok"));
+    });
+}
+
+#[test]
+fn rlimit_fallback_only_lowers_when_no_cgroup_is_usable() {
+    without_config(|| {
+        // No cgroup file system in this namespace; the caller's hard NPROC limit is 50.
+        let setup = format!(
+            "umount -R /sys/fs/cgroup\n{}\nprlimit --nproc=50:50 --pid $$",
+            probe_over_wget()
+        );
+        let out = Invocation::new(setuid_safexec())
+            .args(["wget", "http://127.0.0.1/"])
+            .as_user(test_user())
+            .in_namespace(&setup)
+            .run();
+        assert_eq!(out.status, 0, "{out}");
+        let s = out.stdout_str();
+        let err = out.stderr_str();
+        assert!(
+            err.contains("Info: falling back to RLIMITs + nice/ionice"),
+            "{err}"
+        );
+        assert!(
+            err.contains("Summary: cgroup=(none; rlimits in effect)"),
+            "{err}"
+        );
+        // min(caller's 50, configured 64): never raised.
+        assert_eq!(limit(&s, "Max processes"), ("50".into(), "50".into()));
+        assert_eq!(
+            limit(&s, "Max address space"),
+            ("536870912".into(), "536870912".into())
+        );
+        assert_eq!(limit(&s, "Max core file size"), ("0".into(), "0".into()));
+        // cpu weight 50 without a cgroup: nice 3.
+        assert_eq!(value(&s, "nice"), Some("3"), "{s}");
+        assert!(!s.contains("nppp."), "joined a cgroup anyway:\n{s}");
+    });
+}
+
+#[test]
+fn cgv2_without_cgroups_is_an_error() {
+    without_config(|| {
+        let out = Invocation::new(setuid_safexec())
+            .args(["sha256sum", "/dev/null"])
+            .env("SAFEXEC_DETACH", "cgv2")
+            .as_user(test_user())
+            .in_namespace("umount -R /sys/fs/cgroup")
+            .run();
+        assert_eq!(out.status, 1, "{out}");
+        assert!(
+            out.stderr_str()
+                .contains("cgroup v2 requested but not available"),
+            "{out}"
+        );
+        assert!(out.stdout.is_empty(), "the tool must not have run: {out}");
+    });
+}
+
+#[test]
+fn stale_empty_job_groups_are_swept_live_ones_kept() {
+    without_config(|| {
+        // A pid above pid_max can never be alive; our own pid is alive.
+        let dead = 4_000_000 + std::process::id() % 100_000;
+        let alive = std::process::id();
+        let hierarchies = ["memory", "pids", "cpu", "unified"];
+        for h in hierarchies {
+            fs::create_dir_all(format!("/sys/fs/cgroup/{h}/nppp")).unwrap();
+            for pid in [dead, alive] {
+                let _ = fs::create_dir(format!("/sys/fs/cgroup/{h}/nppp/nppp.{pid}"));
+            }
+        }
+        let out = Invocation::new(setuid_safexec())
+            .args(["sha256sum", "/dev/null"])
+            .as_user(test_user())
+            .run();
+        assert_eq!(out.status, 0, "{out}");
+        for h in hierarchies {
+            let base = format!("/sys/fs/cgroup/{h}/nppp");
+            assert!(
+                !Path::new(&format!("{base}/nppp.{dead}")).exists(),
+                "{h}: stale kept"
+            );
+            assert!(
+                Path::new(&format!("{base}/nppp.{alive}")).exists(),
+                "{h}: live removed"
+            );
+            fs::remove_dir(format!("{base}/nppp.{alive}")).unwrap();
+            assert!(
+                out.stderr_str().contains(&format!(
+                    "Info: removed empty stale cgroup {base}/nppp.{dead}"
+                )),
+                "{out}"
+            );
+        }
+    });
+}
+
+/// A loopback HTTP server: `/` links to `/b.html`; `/slow` answers after 2 s. Records paths.
+fn http_server() -> (u16, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let log = Arc::clone(&log);
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut first = String::new();
+                let _ = reader.read_line(&mut first);
+                let mut line = String::new();
+                while reader.read_line(&mut line).map(|n| n > 2).unwrap_or(false) {
+                    line.clear();
+                }
+                let path = first.split_whitespace().nth(1).unwrap_or("/").to_string();
+                log.lock().unwrap().push(path.clone());
+                let body = match path.as_str() {
+                    "/" => "<html><body><a href=\"/b.html\">b</a></body></html>",
+                    "/slow" => {
+                        std::thread::sleep(Duration::from_secs(2));
+                        "slow"
+                    }
+                    _ => "<html><body>b</body></html>",
+                };
+                let mut conn = conn;
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = reader.read_to_end(&mut Vec::new());
+            });
+        }
+    });
+    (port, seen)
+}
+
+fn cache_preload_binary() -> PathBuf {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .join("Cargo.toml");
+    let out = must(
+        Command::new(cargo)
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "cache-preload",
+                "--bin",
+                "cache-preload",
+            ])
+            .arg("--manifest-path")
+            .arg(manifest)
+            .arg("--message-format=json"),
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .filter(|l| l.contains("\"executable\":\"") && l.contains("cache-preload"))
+        .filter_map(|l| l.split("\"executable\":\"").nth(1))
+        .filter_map(|rest| rest.split('"').next())
+        .map(PathBuf::from)
+        .next_back()
+        .expect("cargo did not report the cache-preload executable")
+}
+
+#[test]
+fn fetch_tools_complete_real_fetches_under_the_filter() {
+    without_config(|| {
+        let (port, seen) = http_server();
+        let base = format!("http://127.0.0.1:{port}");
+
+        let wget = Invocation::new(setuid_safexec())
+            .args(["wget", "-q", "-O", "/dev/null", &format!("{base}/wget")])
+            .as_user(test_user())
+            .run();
+        assert_eq!(wget.status, 0, "{wget}");
+
+        let curl = Invocation::new(setuid_safexec())
+            .args(["curl", "-sSf", "-o", "/dev/null", &format!("{base}/curl")])
+            .as_user(test_user())
+            .run();
+        assert_eq!(curl.status, 0, "{curl}");
+
+        // cache-preload is not installed on the host: a root-owned tmpfs on /usr/local/bin in a
+        // private namespace holds it, so the trusted-path rules still apply.
+        let bin = cache_preload_binary();
+        let setup = format!(
+            "mount -t tmpfs -o mode=0755,uid=0,gid=0 none /usr/local/bin\n\
+             touch /usr/local/bin/cache-preload\n\
+             mount --bind {} /usr/local/bin/cache-preload",
+            bin.display()
+        );
+        let preload = Invocation::new(setuid_safexec())
+            .args([
+                "cache-preload",
+                "--no-verbose",
+                "--recursive",
+                "-l",
+                "inf",
+                "--no-config",
+                "--tries=1",
+                "--wait=0",
+                "--",
+                &format!("{base}/"),
+            ])
+            .as_user(test_user())
+            .in_namespace(&setup)
+            .run();
+        assert_eq!(preload.status, 0, "{preload}");
+        let err = preload.stderr_str();
+        assert!(err.contains(&format!("URL:{base}/b.html")), "{err}");
+
+        let seen = seen.lock().unwrap().clone();
+        for path in ["/wget", "/curl", "/", "/b.html"] {
+            assert!(
+                seen.iter().any(|p| p == path),
+                "{path} never requested: {seen:?}"
+            );
+        }
+    });
+}
+
+#[test]
+fn kill_stops_the_whole_job_through_its_cgroup() {
+    without_config(|| {
+        let dir = scratch("kill");
+        let pidfile = dir.join("pids");
+        let url = format!("http://127.0.0.1/fork/sleep/30/pid-to{}", pidfile.display());
+        let mut cmd = Invocation::new(setuid_safexec())
+            .args(["wget", &url])
+            .as_user(test_user())
+            .in_namespace(&probe_over_wget())
+            .command();
+        cmd.stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .stdin(Stdio::null());
+        let mut job = cmd.spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let (leader, child) = loop {
+            if let Ok(t) = fs::read_to_string(&pidfile) {
+                let v: Vec<u32> = t
+                    .split_whitespace()
+                    .filter_map(|x| x.parse().ok())
+                    .collect();
+                if v.len() == 2 && v[1] != 0 {
+                    break (v[0], v[1]);
+                }
+            }
+            assert!(Instant::now() < deadline, "probe never wrote its pids");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let procs = cg(&format!("pids/nppp/nppp.{leader}/cgroup.procs"));
+        assert!(
+            procs.split_whitespace().any(|p| p == child.to_string()),
+            "{procs}"
+        );
+
+        let out = Invocation::new(setuid_safexec())
+            .arg(format!("--kill={leader}"))
+            .as_user(test_user())
+            .run();
+        assert_eq!(out.status, 0, "{out}");
+        assert!(
+            out.stdout_str()
+                .contains(&format!("Success: Killed PID {leader}")),
+            "{out}"
+        );
+        let _ = job.wait();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let state = fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+            let gone = state.is_empty()
+                || state
+                    .rsplit_once(')')
+                    .is_some_and(|x| x.1.trim_start().starts_with('Z'));
+            if gone {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the job's child {child} survived --kill: {state}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+}
