@@ -412,6 +412,7 @@ impl fmt::Display for Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     fn err_line(text: &str) -> usize {
         parse(text.as_bytes()).unwrap_err().line
@@ -566,6 +567,78 @@ cache_root = /srv/cache/my site  siteb\r
         assert!(unsafe_owner_or_mode(true, 0, 0, 0o100664).is_some());
         assert!(unsafe_owner_or_mode(true, 0, 0, 0o100646).is_some());
         assert!(unsafe_owner_or_mode(false, 0, 0, 0o040755).is_some());
+    }
+
+    /// A fresh root-owned 0755 directory (these tests need root, as the real file does).
+    fn scratch_dir(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("sx-config-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        std::os::unix::fs::chown(&dir, Some(0), Some(0)).expect("these tests need root");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        dir
+    }
+
+    fn write(path: &Path, text: &str, mode: u32, owner: (u32, u32)) {
+        std::fs::write(path, text).unwrap();
+        std::os::unix::fs::chown(path, Some(owner.0), Some(owner.1)).unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[test]
+    fn trusted_file_is_parsed() {
+        let dir = scratch_dir("ok");
+        let path = dir.join("safexec.conf");
+        write(&path, "pids_max = 9\n", 0o644, (0, 0));
+        let loaded = load_from(&path).unwrap();
+        assert_eq!(loaded.warning, None);
+        assert_eq!(loaded.config.limits.pids_max, Some(9));
+        write(&path, "pids_max = 9\nnope = 1\n", 0o600, (0, 0));
+        let e = load_from(&path).unwrap_err();
+        assert_eq!(e, format!("{}: line 2: unknown key \"nope\"", path.display()));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn untrusted_files_are_ignored_with_a_warning() {
+        let dir = scratch_dir("bad");
+        let path = dir.join("safexec.conf");
+        let cases: [(u32, (u32, u32), &str); 4] = [
+            (0o664, (0, 0), "group- or other-writable"),
+            (0o646, (0, 0), "group- or other-writable"),
+            (0o644, (1000, 0), "not owned by root:root"),
+            (0o644, (0, 1000), "not owned by root:root"),
+        ];
+        for (mode, owner, why) in cases {
+            write(&path, "pids_max = 9\n", mode, owner);
+            let loaded = load_from(&path).unwrap();
+            assert_eq!(loaded.config, Config::default(), "{mode:o} {owner:?}");
+            let w = loaded.warning.unwrap();
+            assert_eq!(w, format!("ignoring {}: it is {why}", path.display()));
+        }
+        // A symlink to a trusted file is refused, not followed (O_NOFOLLOW).
+        write(&path, "pids_max = 9\n", 0o644, (0, 0));
+        let link = dir.join("link.conf");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        assert!(load_from(&link).unwrap().warning.unwrap().contains("symlink"));
+        // A directory is not a configuration file.
+        let sub = dir.join("sub.conf");
+        std::fs::create_dir(&sub).unwrap();
+        assert!(load_from(&sub).unwrap().warning.unwrap().contains("not a regular file"));
+        // A writable directory could swap the file between runs.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(load_from(&path).unwrap().warning.unwrap().contains("its directory"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn oversized_file_is_an_error() {
+        let dir = scratch_dir("big");
+        let path = dir.join("safexec.conf");
+        let text = "# padding\n".repeat(8000);
+        write(&path, &text, 0o644, (0, 0));
+        assert!(load_from(&path).unwrap_err().contains("larger than 65536 bytes"));
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

@@ -667,3 +667,32 @@ fn kill_stops_the_whole_job_through_its_cgroup() {
         }
     });
 }
+
+#[test]
+fn concurrent_launches_all_get_their_own_groups() {
+    // Spec ISO-10: one run's sweep must never remove another run's fresh, not yet joined
+    // group (the C version races here and falls back to rlimits).
+    without_config(|| {
+        let runs: Vec<_> = (0..16)
+            .map(|_| {
+                std::thread::spawn(|| {
+                    Invocation::new(setuid_safexec())
+                        .args(["sha256sum", "/dev/null"])
+                        .as_user(test_user())
+                        .run()
+                })
+            })
+            .collect();
+        for run in runs {
+            let out = run.join().unwrap();
+            assert_eq!(out.status, 0, "{out}");
+            let err = out.stderr_str();
+            assert!(!err.contains("not used"), "{err}");
+            assert!(!err.contains("falling back"), "{err}");
+            assert!(
+                err.contains("Summary: cgroup=/sys/fs/cgroup/memory/nppp/nppp."),
+                "{err}"
+            );
+        }
+    });
+}

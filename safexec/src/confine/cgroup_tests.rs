@@ -1,0 +1,508 @@
+//! Unit tests of the cgroup placement against an in-memory cgroupfs.
+
+use super::*;
+use std::collections::BTreeMap;
+
+/// An in-memory cgroupfs that behaves like the kernel where it matters: mkdir creates the
+/// interface files of the controllers the parent delegates, `cgroup.subtree_control` only
+/// takes available controllers, memory limits round down to 4 KiB, `cgroup.procs` moves a
+/// pid, rmdir refuses populated groups.
+struct FakeFs {
+    files: BTreeMap<PathBuf, String>,
+    dirs: BTreeSet<PathBuf>,
+    version: Version,
+    /// Every write, as "path<TAB>data".
+    writes: Vec<String>,
+    alive: BTreeSet<u32>,
+    fail_write: Option<&'static str>,
+}
+
+impl FakeFs {
+    fn v2(root_controllers: &str, root_subtree: &str) -> FakeFs {
+        let mut fs = FakeFs::empty(Version::V2);
+        let root = PathBuf::from("/cg");
+        fs.dirs.insert(root.clone());
+        fs.files.insert(
+            root.join("cgroup.controllers"),
+            format!("{root_controllers}\n"),
+        );
+        fs.files.insert(
+            root.join("cgroup.subtree_control"),
+            format!("{root_subtree}\n"),
+        );
+        fs.files.insert(root.join("cgroup.procs"), "1\n".into());
+        fs
+    }
+    fn v1() -> FakeFs {
+        let mut fs = FakeFs::empty(Version::V1);
+        fs.dirs.insert(PathBuf::from("/cg"));
+        fs
+    }
+    fn empty(version: Version) -> FakeFs {
+        FakeFs {
+            files: BTreeMap::new(),
+            dirs: BTreeSet::new(),
+            version,
+            writes: Vec::new(),
+            alive: BTreeSet::new(),
+            fail_write: None,
+        }
+    }
+    fn file(&self, p: &str) -> &str {
+        self.files
+            .get(Path::new(p))
+            .map(String::as_str)
+            .unwrap_or("<none>")
+    }
+}
+
+impl CgroupFs for FakeFs {
+    fn mkdir(&mut self, p: &Path) -> io::Result<()> {
+        if self.dirs.contains(p) {
+            return Err(io::ErrorKind::AlreadyExists.into());
+        }
+        let parent = p.parent().unwrap().to_path_buf();
+        if !self.dirs.contains(&parent) {
+            return Err(io::ErrorKind::NotFound.into());
+        }
+        self.dirs.insert(p.to_path_buf());
+        let f = |n: &str| p.join(n);
+        self.files.insert(f("cgroup.procs"), String::new());
+        match self.version {
+            Version::V2 => {
+                let delegated = self
+                    .files
+                    .get(&parent.join("cgroup.subtree_control"))
+                    .cloned()
+                    .unwrap_or_default();
+                self.files
+                    .insert(f("cgroup.controllers"), delegated.clone());
+                self.files.insert(f("cgroup.subtree_control"), "\n".into());
+                self.files
+                    .insert(f("cgroup.events"), "populated 0\nfrozen 0\n".into());
+                let d = words(&delegated);
+                if d.contains("memory") {
+                    self.files.insert(f("memory.max"), "max\n".into());
+                    self.files.insert(f("memory.swap.max"), "max\n".into());
+                }
+                if d.contains("pids") {
+                    self.files.insert(f("pids.max"), "max\n".into());
+                }
+                if d.contains("cpu") {
+                    self.files.insert(f("cpu.weight"), "100\n".into());
+                    self.files.insert(f("cpu.max"), "max 100000\n".into());
+                }
+            }
+            Version::V1 => {
+                for (n, v) in [
+                    ("memory.limit_in_bytes", "9223372036854771712"),
+                    ("memory.memsw.limit_in_bytes", "9223372036854771712"),
+                    ("pids.max", "max"),
+                    ("cpu.shares", "1024"),
+                    ("cpu.cfs_period_us", "100000"),
+                    ("cpu.cfs_quota_us", "-1"),
+                ] {
+                    self.files.insert(f(n), format!("{v}\n"));
+                }
+            }
+        }
+        Ok(())
+    }
+    fn rmdir(&mut self, p: &Path) -> io::Result<()> {
+        if !self.dirs.contains(p) {
+            return Err(io::ErrorKind::NotFound.into());
+        }
+        if !self
+            .files
+            .get(&p.join("cgroup.procs"))
+            .is_none_or(|s| s.trim().is_empty())
+            || self.dirs.iter().any(|d| d.parent() == Some(p))
+        {
+            return Err(io::Error::from_raw_os_error(libc::EBUSY));
+        }
+        self.dirs.remove(p);
+        self.files.retain(|k, _| k.parent() != Some(p));
+        Ok(())
+    }
+    fn exists(&mut self, p: &Path) -> bool {
+        self.dirs.contains(p) || self.files.contains_key(p)
+    }
+    fn read(&mut self, p: &Path) -> io::Result<String> {
+        self.files
+            .get(p)
+            .cloned()
+            .ok_or_else(|| io::ErrorKind::NotFound.into())
+    }
+    fn write_once(&mut self, p: &Path, data: &[u8]) -> io::Result<usize> {
+        let text = std::str::from_utf8(data).unwrap().to_string();
+        self.writes.push(format!("{}\t{text}", p.display()));
+        if self.fail_write.is_some_and(|f| p.ends_with(f)) {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        if !self.files.contains_key(p) {
+            return Err(io::ErrorKind::NotFound.into());
+        }
+        assert!(
+            text.ends_with('\n'),
+            "every cgroup write carries its newline"
+        );
+        let value = text.trim_end().to_string();
+        let name = p.file_name().unwrap().to_str().unwrap();
+        let dir = p.parent().unwrap().to_path_buf();
+        let stored = match name {
+            "cgroup.subtree_control" => {
+                let ctl = value.strip_prefix('+').unwrap();
+                let avail = words(self.files.get(&dir.join("cgroup.controllers")).unwrap());
+                if !avail.contains(ctl) {
+                    return Err(io::Error::from_raw_os_error(libc::ENOENT));
+                }
+                let mut on = words(&self.files[p]);
+                on.insert(ctl.to_string());
+                on.into_iter().collect::<Vec<_>>().join(" ")
+            }
+            "cgroup.procs" => {
+                for procs in self
+                    .files
+                    .iter_mut()
+                    .filter(|(k, _)| k.ends_with("cgroup.procs"))
+                {
+                    *procs.1 = procs
+                        .1
+                        .lines()
+                        .filter(|l| *l != value)
+                        .map(|l| format!("{l}\n"))
+                        .collect();
+                }
+                let cur = self.files.get(p).cloned().unwrap_or_default();
+                if let Some(ev) = self.files.get_mut(&dir.join("cgroup.events")) {
+                    *ev = "populated 1\nfrozen 0\n".into();
+                }
+                format!("{cur}{value}")
+            }
+            "memory.max" | "memory.limit_in_bytes" | "memory.memsw.limit_in_bytes" => {
+                let v: u64 = value.parse().unwrap();
+                (v / 4096 * 4096).to_string()
+            }
+            _ => value,
+        };
+        self.files.insert(p.to_path_buf(), format!("{stored}\n"));
+        Ok(data.len())
+    }
+    fn subdirs(&mut self, p: &Path) -> io::Result<Vec<String>> {
+        Ok(self
+            .dirs
+            .iter()
+            .filter(|d| d.parent() == Some(p))
+            .map(|d| d.file_name().unwrap().to_str().unwrap().to_string())
+            .collect())
+    }
+    fn lock(&mut self, p: &Path) -> io::Result<Option<File>> {
+        self.writes.push(format!("{}\tLOCK", p.display()));
+        Ok(None)
+    }
+    fn alive(&mut self, pid: u32) -> bool {
+        self.alive.contains(&pid)
+    }
+}
+
+fn v2_hier() -> Hier {
+    Hier {
+        mount: "/cg".into(),
+        version: Version::V2,
+        ctls: vec![Ctl::Memory, Ctl::Pids, Ctl::Cpu],
+    }
+}
+
+fn v1_hier(ctls: Vec<Ctl>) -> Hier {
+    Hier {
+        mount: "/cg".into(),
+        version: Version::V1,
+        ctls,
+    }
+}
+
+#[test]
+fn v2_job_gets_limits_in_single_writes_with_newline() {
+    let mut fs = FakeFs::v2("cpuset cpu io memory pids", "cpu memory pids");
+    let mut cfg = Config::default();
+    cfg.limits.cpu_quota_percent = Some(50);
+    let p = place_with(&mut fs, &[v2_hier()], &cfg, 4242, Detach::Auto).unwrap();
+    assert_eq!(p.groups, [PathBuf::from("/cg/nppp/nppp.4242")]);
+    assert_eq!(
+        p.enforced,
+        Enforced {
+            memory: true,
+            pids: true,
+            cpu: true
+        }
+    );
+    assert_eq!(fs.file("/cg/nppp/nppp.4242/memory.max"), "536870912\n");
+    assert_eq!(fs.file("/cg/nppp/nppp.4242/memory.swap.max"), "0\n");
+    assert_eq!(fs.file("/cg/nppp/nppp.4242/pids.max"), "64\n");
+    assert_eq!(fs.file("/cg/nppp/nppp.4242/cpu.weight"), "50\n");
+    assert_eq!(fs.file("/cg/nppp/nppp.4242/cpu.max"), "50000 100000\n");
+    assert_eq!(fs.file("/cg/nppp/nppp.4242/cgroup.procs"), "4242\n");
+    // The root is never written; the parent gets one write per controller.
+    assert!(
+        !fs.writes.iter().any(|w| w.starts_with("/cg/cgroup.")),
+        "{:?}",
+        fs.writes
+    );
+    let parent_writes: Vec<_> = fs
+        .writes
+        .iter()
+        .filter(|w| w.starts_with("/cg/nppp/cgroup.subtree_control"))
+        .collect();
+    assert_eq!(parent_writes.len(), 3, "{parent_writes:?}");
+    assert!(parent_writes
+        .iter()
+        .all(|w| w.ends_with('\n') && w.matches('+').count() == 1));
+    // Locked before the job group was created.
+    let lock = fs
+        .writes
+        .iter()
+        .position(|w| w == "/cg/nppp\tLOCK")
+        .unwrap();
+    let first_job_write = fs
+        .writes
+        .iter()
+        .position(|w| w.contains("nppp.4242"))
+        .unwrap();
+    assert!(lock < first_job_write);
+}
+
+#[test]
+fn v2_without_delegated_controllers_falls_back() {
+    // A hybrid host's unified tree: the root offers none of the controllers.
+    let mut fs = FakeFs::v2("hugetlb", "");
+    let p = place_with(&mut fs, &[v2_hier()], &Config::default(), 7, Detach::Auto).unwrap();
+    assert_eq!(p.groups, [PathBuf::from("/cg/nppp/nppp.7")]);
+    assert_eq!(p.enforced, Enforced::default());
+    assert!(fs.writes.iter().all(|w| !w.contains("subtree_control")));
+    let e = place_with(
+        &mut FakeFs::v2("hugetlb", ""),
+        &[v2_hier()],
+        &Config::default(),
+        7,
+        Detach::Required,
+    )
+    .unwrap_err();
+    assert!(e.starts_with("cgroup v2 requested but join failed"), "{e}");
+}
+
+#[test]
+fn v1_limits_and_rounding() {
+    let mut fs = FakeFs::v1();
+    let mut cfg = Config::default();
+    cfg.limits.memory_max = Some((1 << 20) + 100);
+    cfg.limits.cpu_quota_percent = Some(25);
+    let hier = v1_hier(vec![Ctl::Memory, Ctl::Pids, Ctl::Cpu]);
+    let p = place_with(&mut fs, &[hier], &cfg, 99, Detach::Required).unwrap();
+    assert_eq!(
+        p.enforced,
+        Enforced {
+            memory: true,
+            pids: true,
+            cpu: true
+        }
+    );
+    let job = "/cg/nppp/nppp.99";
+    assert_eq!(
+        fs.file(&format!("{job}/memory.limit_in_bytes")),
+        "1048576\n"
+    );
+    assert_eq!(
+        fs.file(&format!("{job}/memory.memsw.limit_in_bytes")),
+        "1048576\n"
+    );
+    assert_eq!(fs.file(&format!("{job}/pids.max")), "64\n");
+    assert_eq!(fs.file(&format!("{job}/cpu.shares")), "512\n");
+    assert_eq!(fs.file(&format!("{job}/cpu.cfs_quota_us")), "25000\n");
+}
+
+#[test]
+fn failed_write_removes_the_group_and_notes_why() {
+    let mut fs = FakeFs::v1();
+    fs.fail_write = Some("pids.max");
+    let p = place_with(
+        &mut fs,
+        &[v1_hier(vec![Ctl::Pids])],
+        &Config::default(),
+        5,
+        Detach::Auto,
+    )
+    .unwrap();
+    assert!(p.is_rlimits_only());
+    assert_eq!(p.summary(), "(none; rlimits in effect)");
+    assert!(!p.enforced.pids);
+    assert!(p.notes[0].contains("pids.max"), "{:?}", p.notes);
+    assert!(!fs.dirs.contains(Path::new("/cg/nppp/nppp.5")));
+}
+
+#[test]
+fn readback_mismatch_is_an_error() {
+    let mut fs = FakeFs::v1();
+    fs.mkdir(Path::new("/cg/x")).unwrap();
+    fs.files.insert("/cg/x/cpu.shares".into(), "1\n".into());
+    struct Stuck<'a>(&'a mut FakeFs);
+    impl CgroupFs for Stuck<'_> {
+        fn mkdir(&mut self, p: &Path) -> io::Result<()> {
+            self.0.mkdir(p)
+        }
+        fn rmdir(&mut self, p: &Path) -> io::Result<()> {
+            self.0.rmdir(p)
+        }
+        fn exists(&mut self, p: &Path) -> bool {
+            self.0.exists(p)
+        }
+        fn read(&mut self, p: &Path) -> io::Result<String> {
+            self.0.read(p)
+        }
+        fn write_once(&mut self, _: &Path, d: &[u8]) -> io::Result<usize> {
+            Ok(d.len())
+        }
+        fn subdirs(&mut self, p: &Path) -> io::Result<Vec<String>> {
+            self.0.subdirs(p)
+        }
+        fn lock(&mut self, p: &Path) -> io::Result<Option<File>> {
+            self.0.lock(p)
+        }
+        fn alive(&mut self, pid: u32) -> bool {
+            self.0.alive(pid)
+        }
+    }
+    let e = write_verified(
+        &mut Stuck(&mut fs),
+        Path::new("/cg/x"),
+        "cpu.shares",
+        "512",
+        Expect::Same("512"),
+    )
+    .unwrap_err();
+    assert!(e.contains("reads back \"1\""), "{e}");
+}
+
+#[test]
+fn sweep_removes_only_dead_empty_job_groups() {
+    let mut fs = FakeFs::v2("memory pids cpu", "memory pids cpu");
+    let parent = Path::new("/cg/nppp");
+    fs.mkdir(parent).unwrap();
+    for pid in [10, 11, 12] {
+        fs.mkdir(&parent.join(job_name(pid))).unwrap();
+    }
+    fs.mkdir(&parent.join("other")).unwrap();
+    fs.mkdir(&parent.join("nppp.x1")).unwrap();
+    fs.alive.insert(11);
+    fs.write_once(&parent.join("nppp.12/cgroup.procs"), b"777\n")
+        .unwrap();
+    let p = place_with(&mut fs, &[v2_hier()], &Config::default(), 20, Detach::Auto).unwrap();
+    assert!(
+        !fs.dirs.contains(&parent.join("nppp.10")),
+        "dead and empty: removed"
+    );
+    assert!(fs.dirs.contains(&parent.join("nppp.11")), "alive: kept");
+    assert!(fs.dirs.contains(&parent.join("nppp.12")), "populated: kept");
+    assert!(fs.dirs.contains(&parent.join("other")));
+    assert!(fs.dirs.contains(&parent.join("nppp.x1")));
+    assert_eq!(p.notes, ["removed empty stale cgroup /cg/nppp/nppp.10"]);
+}
+
+#[test]
+fn reused_pid_group_is_recreated_or_refused() {
+    let mut fs = FakeFs::v1();
+    let hier = v1_hier(vec![Ctl::Pids]);
+    fs.mkdir(Path::new("/cg/nppp")).unwrap();
+    fs.mkdir(Path::new("/cg/nppp/nppp.30")).unwrap();
+    fs.files
+        .insert("/cg/nppp/nppp.30/pids.max".into(), "3\n".into());
+    place_with(
+        &mut fs,
+        std::slice::from_ref(&hier),
+        &Config::default(),
+        30,
+        Detach::Auto,
+    )
+    .unwrap();
+    assert_eq!(fs.file("/cg/nppp/nppp.30/pids.max"), "64\n");
+    // Populated by a leftover of the earlier job: not joined.
+    let mut fs = FakeFs::v1();
+    fs.mkdir(Path::new("/cg/nppp")).unwrap();
+    fs.mkdir(Path::new("/cg/nppp/nppp.31")).unwrap();
+    fs.files
+        .insert("/cg/nppp/nppp.31/cgroup.procs".into(), "555\n".into());
+    let e = place_with(&mut fs, &[hier], &Config::default(), 31, Detach::Required).unwrap_err();
+    assert!(e.contains("exists and is not empty"), "{e}");
+}
+
+#[test]
+fn nested_parent_enables_every_level_below_the_root() {
+    let mut fs = FakeFs::v2("memory pids cpu io", "memory pids");
+    let cfg = Config {
+        cgroup_parent: "jobs/npp".into(),
+        ..Config::default()
+    };
+    let p = place_with(&mut fs, &[v2_hier()], &cfg, 8, Detach::Auto).unwrap();
+    assert_eq!(p.groups, [PathBuf::from("/cg/jobs/npp/nppp.8")]);
+    // cpu is not delegated by the root, so it cannot be enabled below it.
+    assert_eq!(
+        p.enforced,
+        Enforced {
+            memory: true,
+            pids: true,
+            cpu: false
+        }
+    );
+    assert_eq!(fs.file("/cg/jobs/cgroup.subtree_control"), "memory pids\n");
+    assert_eq!(
+        fs.file("/cg/jobs/npp/cgroup.subtree_control"),
+        "memory pids\n"
+    );
+}
+
+#[test]
+fn no_hierarchy_means_rlimits_or_failure() {
+    let mut fs = FakeFs::v1();
+    let p = place_with(&mut fs, &[], &Config::default(), 1, Detach::Auto).unwrap();
+    assert!(p.is_rlimits_only());
+    let e = place_with(&mut fs, &[], &Config::default(), 1, Detach::Required).unwrap_err();
+    assert_eq!(e, "cgroup v2 requested but not available");
+}
+
+#[test]
+fn detach_off_is_not_honoured() {
+    let v = |s: &str| Detach::from_env_value(Some(OsStr::new(s)));
+    assert_eq!(v("off"), Detach::Auto);
+    assert_eq!(v("auto"), Detach::Auto);
+    assert_eq!(v("cgv2"), Detach::Required);
+    assert_eq!(v("OFF"), Detach::Auto);
+    assert_eq!(Detach::from_env_value(None), Detach::Auto);
+}
+
+#[test]
+fn job_names_are_exact() {
+    assert_eq!(job_pid("nppp.123"), Some(123));
+    for bad in [
+        "nppp.",
+        "nppp.+1",
+        "nppp.1a",
+        "nppp.service",
+        "xnppp.1",
+        "nppp.99999999999",
+    ] {
+        assert_eq!(job_pid(bad), None, "{bad}");
+    }
+}
+
+#[test]
+fn cgroup2_mount_is_found_in_mountinfo() {
+    let text = "32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu\n\
+                41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n";
+    assert_eq!(
+        cgroup2_mount(text),
+        Some(PathBuf::from("/sys/fs/cgroup/unified"))
+    );
+    assert_eq!(
+        cgroup2_mount("1 2 0:1 / /x rw - cgroup cgroup rw,cpu\n"),
+        None
+    );
+}
