@@ -322,4 +322,126 @@ mod tests {
         assert_eq!(prog[4].k, X32_SYSCALL_BIT);
         assert_eq!(prog[5].k, libc::SECCOMP_RET_ERRNO | libc::EPERM as u32);
     }
+
+    /// A seccomp-BPF interpreter for the instructions seccompiler emits, so the compiled
+    /// programs' answers are checked here without installing them.
+    fn run(prog: &[sock_filter], arch: u32, nr: u32, args: [u64; 6]) -> u32 {
+        let mut data = Vec::with_capacity(64);
+        data.extend_from_slice(&nr.to_le_bytes());
+        data.extend_from_slice(&arch.to_le_bytes());
+        data.extend_from_slice(&0u64.to_le_bytes());
+        for a in args {
+            data.extend_from_slice(&a.to_le_bytes());
+        }
+        let (mut pc, mut acc) = (0usize, 0u32);
+        loop {
+            let ins = &prog[pc];
+            pc += 1;
+            let k = ins.k;
+            match ins.code {
+                0x20 => {
+                    let o = k as usize;
+                    acc = u32::from_le_bytes(data[o..o + 4].try_into().unwrap());
+                }
+                0x54 => acc &= k,
+                0x05 => pc += k as usize,
+                0x15 | 0x25 | 0x35 => {
+                    let taken = match ins.code {
+                        0x15 => acc == k,
+                        0x25 => acc > k,
+                        _ => acc >= k,
+                    };
+                    pc += usize::from(if taken { ins.jt } else { ins.jf });
+                }
+                0x06 => return k,
+                other => panic!("instruction {other:#x} not modelled"),
+            }
+        }
+    }
+
+    /// The kernel's combination of several filters: the most restrictive action wins, compared
+    /// as signed values of the action bits (so KILL_PROCESS beats everything).
+    fn decide(f: &SeccompFilter, arch: u32, nr: i64, args: [u64; 6]) -> u32 {
+        f.programs
+            .iter()
+            .map(|p| run(p, arch, nr as u32, args))
+            .min_by_key(|r| (r & 0xffff_0000) as i32)
+            .unwrap()
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    const ARCH: u32 = 0xc000_003e;
+    #[cfg(target_arch = "aarch64")]
+    const ARCH: u32 = 0xc000_00b7;
+    const ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
+    const EPERM: u32 = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
+
+    fn call(nr: i64, a0: u64, a1: u64) -> u32 {
+        decide(&compile_seccomp().unwrap(), ARCH, nr, [a0, a1, 0, 0, 0, 0])
+    }
+
+    #[test]
+    fn compiled_filter_answers_as_designed() {
+        for &(name, nr) in DENIED_COMMON.iter().chain(DENIED_ARCH) {
+            assert_eq!(call(nr, 0, 0), EPERM, "{name}");
+        }
+        for nr in [
+            libc::SYS_read,
+            libc::SYS_write,
+            libc::SYS_openat,
+            libc::SYS_mmap,
+            libc::SYS_futex,
+            libc::SYS_execve,
+            libc::SYS_socket,
+            libc::SYS_connect,
+            libc::SYS_seccomp,
+            libc::SYS_prctl,
+        ] {
+            assert_eq!(call(nr, 0, 0), ALLOW, "{nr}");
+        }
+        // Threads (glibc's pthread_create flags) and fork stay allowed; namespaces do not.
+        assert_eq!(call(libc::SYS_clone, 0x003d_0f00, 0), ALLOW);
+        assert_eq!(call(libc::SYS_clone, libc::SIGCHLD as u64, 0), ALLOW);
+        for &flag in CLONE_NAMESPACE_FLAGS {
+            assert_eq!(
+                call(libc::SYS_clone, flag | libc::SIGCHLD as u64, 0),
+                EPERM,
+                "{flag:#x}"
+            );
+        }
+        assert_eq!(
+            call(libc::SYS_clone3, 0, 0),
+            libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32
+        );
+        for ok in PERSONALITY_ALLOWED {
+            assert_eq!(call(libc::SYS_personality, *ok, 0), ALLOW, "{ok:#x}");
+        }
+        assert_eq!(
+            call(libc::SYS_personality, 0x0040000, 0),
+            EPERM,
+            "ADDR_NO_RANDOMIZE"
+        );
+        assert_eq!(call(libc::SYS_ioctl, 0, DENIED_IOCTLS[0]), EPERM);
+        assert_eq!(call(libc::SYS_ioctl, 0, DENIED_IOCTLS[1]), EPERM);
+        assert_eq!(call(libc::SYS_ioctl, 0, libc::TCGETS as u64), ALLOW);
+    }
+
+    #[test]
+    fn foreign_arch_is_killed() {
+        let f = compile_seccomp().unwrap();
+        // AUDIT_ARCH_I386: the int 0x80 ABI, where the numbers mean different calls.
+        assert_eq!(
+            decide(&f, 0x4000_0003, libc::SYS_read, [0; 6]),
+            libc::SECCOMP_RET_KILL_PROCESS
+        );
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn x32_calls_are_refused() {
+        let f = compile_seccomp().unwrap();
+        let x32 = |nr: i64| nr | i64::from(X32_SYSCALL_BIT);
+        assert_eq!(decide(&f, ARCH, x32(libc::SYS_unshare), [0; 6]), EPERM);
+        assert_eq!(decide(&f, ARCH, x32(libc::SYS_read), [0; 6]), EPERM);
+    }
 }
