@@ -548,6 +548,9 @@ fn cache_preload_binary() -> PathBuf {
 
 #[test]
 fn fetch_tools_complete_real_fetches_under_the_filter() {
+    // Built before taking the config lock: a cold build takes minutes, and every other test
+    // process that touches /etc/safexec.conf waits on that lock.
+    let bin = cache_preload_binary();
     without_config(|| {
         let (port, seen) = http_server();
         let base = format!("http://127.0.0.1:{port}");
@@ -566,7 +569,6 @@ fn fetch_tools_complete_real_fetches_under_the_filter() {
 
         // cache-preload is not installed on the host: a root-owned tmpfs on /usr/local/bin in a
         // private namespace holds it, so the trusted-path rules still apply.
-        let bin = cache_preload_binary();
         let setup = format!(
             "mount -t tmpfs -o mode=0755,uid=0,gid=0 none /usr/local/bin\n\
              touch /usr/local/bin/cache-preload\n\
@@ -694,5 +696,50 @@ fn concurrent_launches_all_get_their_own_groups() {
                 "{err}"
             );
         }
+    });
+}
+
+#[test]
+fn read_only_hierarchy_falls_back_to_an_rlimit_for_its_limit_only() {
+    // Spec ISO-12, per controller: the pids hierarchy is read-only in this namespace, so the
+    // pids limit becomes RLIMIT_NPROC while memory stays with the cgroup (no RLIMIT_AS).
+    without_config(|| {
+        let setup = format!(
+            "mount -o remount,bind,ro /sys/fs/cgroup/pids\n{}",
+            probe_over_wget()
+        );
+        let out = Invocation::new(setuid_safexec())
+            .args(["wget", "http://127.0.0.1/"])
+            .as_user(test_user())
+            .in_namespace(&setup)
+            .run();
+        assert_eq!(out.status, 0, "{out}");
+        let err = out.stderr_str();
+        assert!(
+            err.contains("Info: cgroup hierarchy /sys/fs/cgroup/pids not used: cannot create"),
+            "{err}"
+        );
+        assert!(!err.contains("falling back"), "{err}");
+        let s = out.stdout_str();
+        assert_eq!(limit(&s, "Max processes"), ("64".into(), "64".into()));
+        assert_eq!(limit(&s, "Max address space").0, "unlimited");
+        assert!(s.contains(":memory:/nppp/nppp."), "{s}");
+        assert!(s.contains(":pids:/\n"), "{s}");
+
+        // The same with SAFEXEC_DETACH=cgv2 is refused before the tool runs.
+        let strict = Invocation::new(setuid_safexec())
+            .args(["wget", "http://127.0.0.1/"])
+            .env("SAFEXEC_DETACH", "cgv2")
+            .as_user(test_user())
+            .in_namespace(&setup)
+            .run();
+        assert_eq!(strict.status, 1, "{strict}");
+        assert!(strict.stdout.is_empty(), "{strict}");
+        assert!(
+            strict
+                .stderr_str()
+                .contains("cgroup v2 requested but join failed"),
+            "{strict}"
+        );
     });
 }
