@@ -5,6 +5,7 @@
 # as an unprivileged user (sxtest, created if missing), runs hyperfine on
 #   A: sha256sum /dev/null
 #   B: <setuid safexec> sha256sum /dev/null      (SAFEXEC_QUIET=1)
+#   C: <0755 safexec> sha256sum /dev/null        (pass-through: policy + pinning + exec only)
 # and prints the per-exec overhead (B - A, medians) in ms and the ratio B / A.
 # Baseline for comparison: the C safexec 1.9.6 adds about 1 ms, a 2.5x ratio, on these machines.
 #
@@ -32,6 +33,7 @@ trap 'rm -rf "$dir"' EXIT
 chmod 0755 "$dir"
 install -o root -g root -m 0755 "$CARGO_TARGET_DIR/release/safexec" "$dir/safexec"
 chmod 4755 "$dir/safexec"
+install -o root -g root -m 0755 "$CARGO_TARGET_DIR/release/safexec" "$dir/plain/safexec" -D
 mkdir "$dir/out" && chown "$user:" "$dir/out"
 
 # Sanity: the setuid path really runs (and really drops) before timing it.
@@ -43,15 +45,18 @@ setpriv --reuid="$user" --regid="$user" --clear-groups \
     hyperfine -N --style basic --warmup "$WARMUP" --runs "$RUNS" \
     --export-csv "$dir/out/result.csv" \
     -n direct "sha256sum /dev/null" \
-    -n safexec "$dir/safexec sha256sum /dev/null" >&2
+    -n safexec "$dir/safexec sha256sum /dev/null" \
+    -n passthrough "$dir/plain/safexec sha256sum /dev/null" >&2
 
 # CSV columns: command,mean,stddev,median,user,system,min,max (seconds).
 awk -F, '
     $1 == "direct"  { d = $4 }
     $1 == "safexec" { s = $4 }
+    $1 == "passthrough" { p = $4 }
     END {
         printf "direct  sha256sum /dev/null : %.3f ms (median)\n", d * 1000
         printf "safexec sha256sum /dev/null : %.3f ms (median, setuid, as an unprivileged user)\n", s * 1000
         printf "overhead per exec           : %.3f ms\n", (s - d) * 1000
         printf "ratio safexec/direct        : %.2fx   (C safexec 1.9.6: ~1 ms, 2.5x)\n", s / d
+        printf "pass-through (no setuid)    : %.3f ms, overhead %.3f ms, %.2fx\n", p * 1000, (p - d) * 1000, p / d
     }' "$dir/out/result.csv"
