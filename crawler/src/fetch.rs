@@ -290,16 +290,19 @@ impl Fetcher {
                     let scanner = LinkScanner::new(self.settings.link_limits);
                     let results = scanner.results();
                     Sink::Links(
-                        Decoder::new(
+                        Box::new(Decoder::new(
                             &encoding,
                             Capped::new(scanner, self.settings.max_scan_bytes),
-                        ),
+                        )),
                         results,
                     )
                 }
                 BodyUse::Collect(max) if status.is_success() => {
                     let buf = SharedBuf::default();
-                    Sink::Collect(Decoder::new(&encoding, Capped::new(buf.clone(), max)), buf)
+                    Sink::Collect(
+                        Box::new(Decoder::new(&encoding, Capped::new(buf.clone(), max))),
+                        buf,
+                    )
                 }
                 _ => Sink::Discard,
             };
@@ -317,14 +320,14 @@ impl Fetcher {
             let (links, body) = match sink {
                 Sink::Discard => (None, None),
                 Sink::Links(d, results) => (
-                    Some(match d.finish() {
+                    Some(match (*d).finish() {
                         Some(c) => c.inner.finish(),
                         None => results.take_truncated(),
                     }),
                     None,
                 ),
                 Sink::Collect(d, buf) => {
-                    drop(d.finish());
+                    drop((*d).finish());
                     (None, Some(buf.0.take()))
                 }
             };
@@ -584,8 +587,8 @@ impl Write for SharedBuf {
 
 enum Sink {
     Discard,
-    Links(Decoder<Capped<LinkScanner>>, crate::links::LinkResults),
-    Collect(Decoder<Capped<SharedBuf>>, SharedBuf),
+    Links(Box<Decoder<Capped<LinkScanner>>>, crate::links::LinkResults),
+    Collect(Box<Decoder<Capped<SharedBuf>>>, SharedBuf),
 }
 
 impl Sink {

@@ -166,21 +166,19 @@ fn parse_xml<R: BufRead>(input: R, limits: SitemapLimits) -> Result<Sitemap, Str
                 }
                 stack.push(name);
             }
-            Event::Empty(e) => {
-                if stack.is_empty() {
-                    let name = e.local_name().as_ref().to_ascii_lowercase();
-                    return match name.as_slice() {
-                        b"urlset" | b"sitemapindex" => Ok(Sitemap {
-                            kind: if name == b"urlset" {
-                                Kind::UrlSet
-                            } else {
-                                Kind::Index
-                            },
-                            ..out
-                        }),
-                        _ => Err("not a sitemap".to_string()),
-                    };
-                }
+            Event::Empty(e) if stack.is_empty() => {
+                let name = e.local_name().as_ref().to_ascii_lowercase();
+                return match name.as_slice() {
+                    b"urlset" => Ok(Sitemap {
+                        kind: Kind::UrlSet,
+                        ..out
+                    }),
+                    b"sitemapindex" => Ok(Sitemap {
+                        kind: Kind::Index,
+                        ..out
+                    }),
+                    _ => Err("not a sitemap".to_string()),
+                };
             }
             Event::Text(t) => {
                 if let Some(l) = loc.as_mut() {

@@ -695,3 +695,172 @@ fn man_page_and_completions() {
     let out = run(&["--generate-completions", "tcsh"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn read_timeout_is_a_network_failure() {
+    let server = Server::start(|_r: &Req| Resp::html("late").delay(Duration::from_secs(3)));
+    let t0 = Instant::now();
+    let out = run(&[
+        "--json",
+        "--read-timeout",
+        "0.3",
+        "--tries",
+        "1",
+        &server.url("/"),
+    ]);
+    assert_eq!(out.status.code(), Some(4), "{}", stdout(&out));
+    let ev = json_lines(&stdout(&out));
+    assert_eq!(ev[0]["event"], "error");
+    assert!(
+        ev[0]["message"].as_str().unwrap().contains("timed out"),
+        "{}",
+        ev[0]
+    );
+    assert!(t0.elapsed() < Duration::from_secs(3));
+}
+
+#[test]
+fn limit_rate_slows_the_body() {
+    let body = vec![b'x'; 150 * 1024];
+    let server = Server::start(move |_r: &Req| Resp::new(200, body.clone()));
+    let t0 = Instant::now();
+    let out = run(&["--json", "--limit-rate", "100k", &server.url("/blob")]);
+    assert_eq!(out.status.code(), Some(0));
+    // 150 KiB at 100 KiB/s cannot finish in under ~1.5 s.
+    assert!(
+        t0.elapsed() >= Duration::from_millis(1300),
+        "{:?}",
+        t0.elapsed()
+    );
+}
+
+#[test]
+fn mobile_user_agent_and_header_overrides() {
+    let server = Server::start(|_r: &Req| Resp::html("x"));
+    let out = run(&[
+        "--no-progress",
+        "--mobile",
+        "-H",
+        "Accept-Encoding: identity",
+        "-H",
+        "X-Warm: 1",
+        &server.url("/"),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let r = &server.requests()[0];
+    assert!(r.header("user-agent").unwrap().contains("Mobile Safari"));
+    assert_eq!(r.header("accept-encoding"), Some("identity"));
+    assert_eq!(r.header("x-warm"), Some("1"));
+    // wget dialect: NPP's own Accept and UA, browser Accept-Encoding kept.
+    let s2 = Server::start(|_r: &Req| Resp::html("x"));
+    let url = s2.url("/");
+    let out = run(&npp_command_b(&[], &url));
+    assert_eq!(out.status.code(), Some(0));
+    let r = &s2.requests()[0];
+    assert_eq!(
+        r.header("accept"),
+        Some("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
+    );
+    assert_eq!(
+        r.header("user-agent"),
+        Some("Mozilla/5.0 (Windows NT 10.0; Win64; x64) NPP-test")
+    );
+    assert_eq!(r.header("accept-encoding"), Some("gzip, deflate, br, zstd"));
+}
+
+#[test]
+fn many_pages_crawl_rate() {
+    const N: u64 = 2000;
+    let server = Server::start(|r: &Req| {
+        let t = r.target_str();
+        let n: u64 = t
+            .trim_start_matches("/p/")
+            .trim_end_matches('/')
+            .parse()
+            .unwrap_or(0);
+        let mut html = String::from("<html><body>");
+        for k in 1..=5 {
+            let m = n * 5 + k;
+            if m < N {
+                html.push_str(&format!("<a href=\"/p/{m}/\">{m}</a>"));
+            }
+        }
+        html.push_str("<a href=\"/p/0/\">home</a></body></html>");
+        Resp::html(html)
+    });
+    let t0 = Instant::now();
+    let out = run(&["--json", "-j", "8", &server.url("/p/0/")]);
+    let took = t0.elapsed();
+    assert_eq!(out.status.code(), Some(0));
+    let mut t = server.targets();
+    assert_eq!(t.len() as u64, N, "every page exactly once");
+    t.sort();
+    t.dedup();
+    assert_eq!(t.len() as u64, N);
+    eprintln!(
+        "crawl rate (debug build, test server): {N} pages in {took:?} = {:.0} pages/s",
+        N as f64 / took.as_secs_f64()
+    );
+}
+
+#[test]
+fn https_through_connect_proxy_and_certificate_checks() {
+    let tls = Server::start_tls(|r: &Req| match r.path().as_str() {
+        "/x/%e6%B0/" => Resp::html("<a href=\"/y/\">y</a>"),
+        _ => Resp::html("y"),
+    });
+    let proxy = Server::start_connect_proxy(tls.addr);
+    let px = proxy.url("");
+    let out = run(&[
+        "--json",
+        "--no-check-certificate",
+        "--proxy",
+        &px,
+        "https://site.invalid/x/%e6%B0/",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let plines: Vec<String> = proxy
+        .requests()
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.line).into_owned())
+        .collect();
+    assert!(
+        plines
+            .iter()
+            .all(|l| l == "CONNECT site.invalid:443 HTTP/1.1"),
+        "{plines:?}"
+    );
+    let tlines: Vec<String> = tls
+        .requests()
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.line).into_owned())
+        .collect();
+    assert_eq!(tlines, vec!["GET /x/%e6%B0/ HTTP/1.1", "GET /y/ HTTP/1.1"]);
+    assert_eq!(tls.requests()[0].header("host"), Some("site.invalid"));
+
+    // Certificates are verified by default: the self-signed one is refused.
+    let out = run(&["--json", "--proxy", &px, "https://site.invalid/x/%e6%B0/"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stdout(&out));
+    let ev = json_lines(&stdout(&out));
+    assert!(
+        ev[0]["message"]
+            .as_str()
+            .unwrap()
+            .to_ascii_lowercase()
+            .contains("certificate"),
+        "{}",
+        ev[0]
+    );
+
+    // Direct https, wget dialect with --no-check-certificate.
+    let url = format!("https://127.0.0.1:{}/x/%e6%B0/", tls.addr.port());
+    let out = run(&[
+        "--no-verbose",
+        "--no-config",
+        "--no-check-certificate",
+        "--",
+        &url,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("URL:{url} [")));
+}

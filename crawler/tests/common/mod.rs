@@ -88,7 +88,107 @@ impl Server {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
                 let (h, l) = (handler.clone(), log2.clone());
-                std::thread::spawn(move || serve(stream, h, l));
+                std::thread::spawn(move || serve_tcp(stream, h, l));
+            }
+        });
+        Server { addr, log }
+    }
+
+    /// An HTTPS server with the self-signed test certificate
+    /// (CN/SAN `site.invalid` and 127.0.0.1).
+    pub fn start_tls(handler: impl Fn(&Req) -> Resp + Send + Sync + 'static) -> Server {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
+        let certs = vec![CertificateDer::from_pem_file(format!("{dir}/test-cert.pem")).unwrap()];
+        let key = PrivateKeyDer::from_pem_file(format!("{dir}/test-key.pem")).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = Arc::new(
+            rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(certs, key)
+                .unwrap(),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().unwrap();
+        let log: Arc<Mutex<Vec<Req>>> = Arc::default();
+        let handler: Handler = Arc::new(handler);
+        let log2 = log.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let (h, l, c) = (handler.clone(), log2.clone(), config.clone());
+                std::thread::spawn(move || {
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+                    let conn = rustls::ServerConnection::new(c).unwrap();
+                    serve(rustls::StreamOwned::new(conn, stream), h, l)
+                });
+            }
+        });
+        Server { addr, log }
+    }
+
+    /// An HTTP proxy that records request lines and tunnels every CONNECT
+    /// to `upstream` (whatever host was asked for).
+    pub fn start_connect_proxy(upstream: SocketAddr) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().unwrap();
+        let log: Arc<Mutex<Vec<Req>>> = Arc::default();
+        let log2 = log.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(client) = stream else { continue };
+                let l = log2.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(client.try_clone().unwrap());
+                    let mut line = Vec::new();
+                    if reader.read_until(b'\n', &mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    while line.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                        line.pop();
+                    }
+                    let mut headers = Vec::new();
+                    loop {
+                        let mut h = String::new();
+                        if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let h = h.trim_end().to_string();
+                        if h.is_empty() {
+                            break;
+                        }
+                        if let Some((n, v)) = h.split_once(':') {
+                            headers.push((n.trim().to_ascii_lowercase(), v.trim().to_string()));
+                        }
+                    }
+                    let target = line.split(|b| *b == b' ').nth(1).unwrap_or(&[]).to_vec();
+                    l.lock().unwrap().push(Req {
+                        line: line.clone(),
+                        target,
+                        headers,
+                    });
+                    let mut client = client;
+                    if !line.starts_with(b"CONNECT ") {
+                        let _ = client.write_all(
+                            b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n",
+                        );
+                        return;
+                    }
+                    let up = TcpStream::connect(upstream).unwrap();
+                    let _ = client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+                    let (mut c2, mut u2) = (client.try_clone().unwrap(), up.try_clone().unwrap());
+                    // Bytes the BufReader already pulled from the client.
+                    let pending = reader.buffer().to_vec();
+                    let mut up_w = up;
+                    let _ = up_w.write_all(&pending);
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut u2, &mut c2);
+                    });
+                    let _ = std::io::copy(&mut reader.into_inner(), &mut up_w);
+                });
             }
         });
         Server { addr, log }
@@ -107,10 +207,14 @@ impl Server {
     }
 }
 
-fn serve(stream: TcpStream, handler: Handler, log: Arc<Mutex<Vec<Req>>>) {
+fn serve_tcp(stream: TcpStream, handler: Handler, log: Arc<Mutex<Vec<Req>>>) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut w = stream;
+    let _ = stream.set_nodelay(true);
+    serve(stream, handler, log)
+}
+
+fn serve<S: Read + Write>(stream: S, handler: Handler, log: Arc<Mutex<Vec<Req>>>) {
+    let mut reader = BufReader::new(stream);
     loop {
         let mut line = Vec::new();
         match reader.read_until(b'\n', &mut line) {
@@ -156,7 +260,11 @@ fn serve(stream: TcpStream, handler: Handler, log: Arc<Mutex<Vec<Req>>>) {
             out.push_str(&format!("{n}: {v}\r\n"));
         }
         out.push_str("\r\n");
-        if w.write_all(out.as_bytes()).is_err() || w.write_all(&resp.body).is_err() {
+        // One write: a header/body split would meet Nagle + delayed ACK.
+        let mut bytes = out.into_bytes();
+        bytes.extend_from_slice(&resp.body);
+        let w = reader.get_mut();
+        if w.write_all(&bytes).is_err() {
             return;
         }
         let _ = w.flush();
