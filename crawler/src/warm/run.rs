@@ -613,7 +613,10 @@ impl WarmRun {
         let Some(probe) = self.probe.clone() else {
             return;
         };
-        let urls = std::mem::take(&mut self.warmed);
+        let mut urls = std::mem::take(&mut self.warmed);
+        // A redirect's target may also have been crawled directly: check each page once, in order.
+        urls.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+        urls.dedup();
         let headers = self.headers.clone();
         let results: Vec<(Url, Result<ProbeResponse, String>)> = stream::iter(urls)
             .map(|u| {
