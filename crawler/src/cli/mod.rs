@@ -17,6 +17,35 @@
 //! line contains `--no-config` and `--delete-after`, so
 //! `safexec nohup cache-preload <NPP's wget flags> -- URL` selects the wget
 //! dialect.
+//!
+//! # `--reject-regex`: Rust `regex` versus wget's POSIX ERE
+//!
+//! The pattern is matched (unanchored, case-sensitive, like wget) against
+//! the full absolute URL as requested, query included. It is compiled with
+//! the Rust `regex` crate, and an invalid pattern is a usage error (exit 2)
+//! before any request. Differences from POSIX ERE that can matter:
+//! * A backslash inside a bracket expression is an escape in Rust
+//!   (`[\]]` is a `]`), a literal in POSIX; `[[:alpha:]]` classes work in both.
+//! * `\d`, `\w`, `\s`, `\b` are Perl classes in Rust; in ERE they are
+//!   undefined (glibc treats `\w`/`\b` as GNU extensions).
+//! * An unclosed `{` (`a{`), `{,n}`, or an unmatched `(`/`)` is an error in
+//!   Rust where some ERE implementations take it literally: escape it.
+//! * No backreferences or look-around in either; Rust's `.` and classes are
+//!   Unicode-aware (URLs here are ASCII, so this does not change matches).
+//! * Leftmost-first instead of leftmost-longest alternation; irrelevant for
+//!   a yes/no reject decision.
+//!
+//! Patterns made of escaped literals and alternations, like NPP's default
+//! exclusions (`/wp-admin/|…|\?|=|&|#`), behave identically under both.
+//!
+//! # Headers
+//!
+//! Both dialects send a desktop Chrome `User-Agent`, Chrome's navigation
+//! `Accept` and `Accept-Encoding: gzip, deflate, br, zstd`. `--user-agent`
+//! and each `--header` replace the default of the same name, so NPP's own
+//! `--header=Accept: …` and `--user-agent=…` win, while `Accept-Encoding`
+//! stays the browser value (matching visitors' `Vary` variants) unless a
+//! `--header=Accept-Encoding: …` is given.
 
 mod args;
 pub mod native;

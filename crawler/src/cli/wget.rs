@@ -38,7 +38,9 @@ Nothing is written to disk; bodies are discarded (as with --delete-after).
   -R, --reject=LIST            skip file suffixes/globs (see --ignore-case)
       --ignore-case            match --reject case-insensitively
   -D, --domains=LIST           only hosts in LIST (in addition to the start hosts)
-      --header=STRING          extra header; an empty value clears earlier ones
+      --header=STRING          extra header, replaces a default of the same name;
+                               an empty value clears earlier ones. Defaults: Chrome's
+                               Accept and Accept-Encoding: gzip, deflate, br, zstd
   -U, --user-agent=UA          User-Agent header
       --no-check-certificate   do not verify TLS certificates
       --prefer-family=IPv4|IPv6|none
