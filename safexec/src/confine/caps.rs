@@ -79,6 +79,20 @@ pub(crate) const JOB_SECUREBITS: u32 = NOROOT
     | NO_CAP_AMBIENT_RAISE
     | NO_CAP_AMBIENT_RAISE_LOCKED;
 
+const NO_SETUID_FIXUP: u32 = 1 << 2;
+const KEEP_CAPS: u32 = 1 << 4;
+
+/// The securebits to set, given the ones the process has: [`JOB_SECUREBITS`] added to them,
+/// with the two flags that keep capabilities across a uid change cleared.
+pub(crate) fn job_securebits(old: u32) -> u32 {
+    (old | JOB_SECUREBITS) & !(NO_SETUID_FIXUP | KEEP_CAPS)
+}
+
+/// Whether a securebits word carries the job's locks.
+fn has_job_securebits(bits: u32) -> bool {
+    bits & JOB_SECUREBITS == JOB_SECUREBITS && bits & (NO_SETUID_FIXUP | KEEP_CAPS) == 0
+}
+
 /// Empties the ambient, bounding and inheritable sets and locks the securebits. Runs as root,
 /// before the uid change; the permitted and effective sets are emptied by that change itself.
 pub(crate) fn drop_all(sys: &mut dyn CapSys) -> Result<(), String> {
@@ -102,14 +116,22 @@ pub(crate) fn drop_all(sys: &mut dyn CapSys) -> Result<(), String> {
     // (security/commoncap.c, cap_task_prctl). Dropping the bounding set below does not touch
     // the effective set, so either order works today; doing the lock first means it can never
     // come to depend on a capability that a later step removed.
-    sys.set_securebits(JOB_SECUREBITS)
+    // Bits already set survive execve, so the caller may have set some (Linux 6.14 lets any
+    // process set SECBIT_EXEC_RESTRICT_FILE and SECBIT_EXEC_DENY_INTERACTIVE): they are kept,
+    // since a caller may only make things stricter, except the two that would keep
+    // capabilities across the uid change; if those are locked on, the set fails and so do we.
+    let old = sys
+        .securebits()
+        .map_err(|e| format!("cannot read the securebits: {e}"))?;
+    let wanted = job_securebits(old);
+    sys.set_securebits(wanted)
         .map_err(|e| format!("cannot lock the securebits: {e}"))?;
     let bits = sys
         .securebits()
         .map_err(|e| format!("cannot read the securebits: {e}"))?;
-    if bits != JOB_SECUREBITS {
+    if bits != wanted {
         return Err(format!(
-            "securebits read back as {bits:#x}, expected {JOB_SECUREBITS:#x}"
+            "securebits read back as {bits:#x}, expected {wanted:#x}"
         ));
     }
 
@@ -160,9 +182,9 @@ pub(crate) fn verify_empty(sys: &mut dyn CapSys) -> Result<(), String> {
     let bits = sys
         .securebits()
         .map_err(|e| format!("cannot read the securebits: {e}"))?;
-    if bits != JOB_SECUREBITS {
+    if !has_job_securebits(bits) {
         return Err(format!(
-            "securebits are {bits:#x}, expected {JOB_SECUREBITS:#x}"
+            "securebits are {bits:#x}, expected at least {JOB_SECUREBITS:#x}"
         ));
     }
     Ok(())
@@ -264,6 +286,7 @@ mod tests {
         let mut want = vec![
             "last_cap".to_string(),
             "clear_ambient".into(),
+            "securebits".into(),
             "set_securebits 0xeb".into(),
             "securebits".into(),
         ];
@@ -391,5 +414,23 @@ mod tests {
         assert_eq!(m.effective, 1);
         assert_eq!(m.ambient, 0);
         assert!(CapMasks::from_status("Name: x\n").is_none());
+    }
+
+    #[test]
+    fn caller_securebits_are_kept_except_the_capability_keepers() {
+        // EXEC_RESTRICT_FILE (bit 8) and its lock (bit 9) survive; NO_SETUID_FIXUP and
+        // KEEP_CAPS are cleared.
+        assert_eq!(job_securebits(0), JOB_SECUREBITS);
+        assert_eq!(job_securebits(0x300), JOB_SECUREBITS | 0x300);
+        assert_eq!(job_securebits(0x14), JOB_SECUREBITS);
+        let mut fake = Fake::root(40);
+        fake.bits = 0x100;
+        drop_all(&mut fake).unwrap();
+        assert_eq!(fake.bits, JOB_SECUREBITS | 0x100);
+        fake.masks.permitted = 0;
+        fake.masks.effective = 0;
+        verify_empty(&mut fake).unwrap();
+        fake.bits |= NO_SETUID_FIXUP;
+        assert!(verify_empty(&mut fake).is_err());
     }
 }
