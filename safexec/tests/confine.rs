@@ -30,6 +30,7 @@ extern "C" {
     fn sleep(s: u32) -> u32;
     fn _exit(c: i32) -> !;
     fn waitpid(p: i32, st: *mut i32, o: i32) -> i32;
+    fn prctl(o: i32, a: u64, b: u64, c: u64, d: u64) -> i32;
 }
 #[cfg(target_arch = "x86_64")]
 mod nr { pub const PTRACE: i64 = 101; pub const CLONE: i64 = 56; pub const KEYCTL: i64 = 250; pub const UNSHARE: i64 = 272; pub const PERSONALITY: i64 = 135; }
@@ -61,6 +62,7 @@ fn main() {
     }
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let after = stat.rsplit_once(')').map(|x| x.1).unwrap_or("");
+    o.push_str(&format!("securebits={:#x}\n", unsafe { prctl(27, 0, 0, 0, 0) }));
     o.push_str(&format!("nice={}\n", after.split_whitespace().nth(16).unwrap_or("?")));
     // Before unshare: once in a new user namespace (unmapped), a nested one is EPERM anyway.
     let r = unsafe { syscall(nr::CLONE, 0x10000000i64 | 17, 0i64, 0i64, 0i64, 0i64) };
@@ -378,6 +380,29 @@ fn seccomp_denies_dangerous_calls_that_work_without_it() {
         assert_eq!(value(&s, "clone3"), Some("errno38"), "{s}");
         assert_eq!(value(&s, "thread"), Some("ok"));
         assert_eq!(value(&s, "personality_query"), Some("ok"));
+        // NOROOT, NO_CAP_AMBIENT_RAISE and the locks of those, NO_SETUID_FIXUP and KEEP_CAPS.
+        assert_eq!(value(&s, "securebits"), Some("0xeb"), "{s}");
+    });
+}
+
+#[test]
+fn securebits_the_caller_set_are_kept() {
+    // Any process may set SECBIT_EXEC_RESTRICT_FILE and its lock (Linux 6.14+); the job may
+    // only get stricter, so they survive next to the job's own locks.
+    without_config(|| {
+        let script = "exec python3 -c 'import ctypes, os, sys\n\
+                      assert ctypes.CDLL(None).prctl(28, 0x300, 0, 0, 0) == 0\n\
+                      os.execv(sys.argv[1], sys.argv[1:])' \"$SAFEXEC\" wget http://127.0.0.1/";
+        let out = Invocation::shell(setuid_safexec(), script)
+            .as_user(test_user())
+            .in_namespace(&probe_over_wget())
+            .run();
+        assert_eq!(out.status, 0, "{out}");
+        assert_eq!(
+            value(&out.stdout_str(), "securebits"),
+            Some("0x3eb"),
+            "{out}"
+        );
     });
 }
 
