@@ -385,15 +385,28 @@ fn seccomp_denies_dangerous_calls_that_work_without_it() {
     });
 }
 
+/// Sets SECBIT_EXEC_RESTRICT_FILE and its lock, then execs its arguments.
+const SECBITS_EXEC: &str = r#"
+use std::os::unix::process::CommandExt;
+extern "C" {
+    fn prctl(o: i32, a: u64, b: u64, c: u64, d: u64) -> i32;
+}
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    assert_eq!(unsafe { prctl(28, 0x300, 0, 0, 0) }, 0, "PR_SET_SECUREBITS");
+    let e = std::process::Command::new(&args[0]).args(&args[1..]).exec();
+    panic!("exec {}: {e}", args[0]);
+}
+"#;
+
 #[test]
 fn securebits_the_caller_set_are_kept() {
     // Any process may set SECBIT_EXEC_RESTRICT_FILE and its lock (Linux 6.14+); the job may
     // only get stricter, so they survive next to the job's own locks.
     without_config(|| {
-        let script = "exec python3 -c 'import ctypes, os, sys\n\
-                      assert ctypes.CDLL(None).prctl(28, 0x300, 0, 0, 0) == 0\n\
-                      os.execv(sys.argv[1], sys.argv[1:])' \"$SAFEXEC\" wget http://127.0.0.1/";
-        let out = Invocation::shell(setuid_safexec(), script)
+        let out = Invocation::new(compile_helper("secbits-exec", SECBITS_EXEC))
+            .arg(setuid_safexec())
+            .args(["wget", "http://127.0.0.1/"])
             .as_user(test_user())
             .in_namespace(&probe_over_wget())
             .run();
