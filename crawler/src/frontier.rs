@@ -7,6 +7,8 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
 
+use url::Url;
+
 use crate::norm::Target;
 
 /// How a URL entered the crawl.
@@ -46,10 +48,47 @@ pub enum Push {
     PatternCap,
 }
 
+/// A queued URL in compact form: the serialized URL only (a parsed `Url` plus a separate
+/// request-target string cost about 270 bytes per entry; this is about 100), rebuilt on pop.
+/// `norm::resolve` guarantees the serialization re-parses to the same path and query.
+#[derive(Debug)]
+struct Queued {
+    url: Box<str>,
+    depth: u32,
+    origin: Origin,
+}
+
+impl Queued {
+    fn from_item(item: Item) -> Self {
+        Queued {
+            url: String::from(item.target.url).into_boxed_str(),
+            depth: item.depth,
+            origin: item.origin,
+        }
+    }
+
+    fn into_item(self) -> Option<Item> {
+        let url = Url::parse(&self.url).ok()?;
+        let mut request_target = url.path().to_string();
+        if let Some(q) = url.query() {
+            request_target.push('?');
+            request_target.push_str(q);
+        }
+        Some(Item {
+            target: Target {
+                url,
+                request_target,
+            },
+            depth: self.depth,
+            origin: self.origin,
+        })
+    }
+}
+
 /// Bounded queue and seen-set.
 #[derive(Debug)]
 pub struct Frontier {
-    queue: VecDeque<Item>,
+    queue: VecDeque<Queued>,
     seen: HashSet<u128>,
     patterns: HashMap<u64, u64>,
     max_queue: usize,
@@ -140,13 +179,20 @@ impl Frontier {
             *n += 1;
         }
         self.seen.insert(k);
-        self.queue.push_back(item);
+        self.queue.push_back(Queued::from_item(item));
         Push::Queued
     }
 
     /// Next item, FIFO (breadth-first, like wget).
     pub fn pop(&mut self) -> Option<Item> {
-        self.queue.pop_front()
+        // A serialization that no longer parses cannot happen (it was parsed once already);
+        // such an entry would be skipped rather than end the crawl.
+        while let Some(q) = self.queue.pop_front() {
+            if let Some(item) = q.into_item() {
+                return Some(item);
+            }
+        }
+        None
     }
 
     /// Items waiting.
@@ -189,6 +235,22 @@ mod tests {
         assert_eq!(f.push(item("http://e.com/p/%E6")), Push::Queued);
         assert_eq!(f.len(), 5);
         assert_eq!(f.pop().unwrap().target.url.as_str(), "http://e.com/a");
+    }
+
+    #[test]
+    fn compact_queue_gives_back_identical_targets() {
+        let mut f = Frontier::new(10, None);
+        for u in [
+            "http://e.com/p/%e6%b0%b4/?q=%E6&x=%2f",
+            "https://xn--bcher-kva.example/a/b?",
+            "http://e.com:8080/a%20b/c?d=%20e",
+            "http://E.com/%7euser/",
+        ] {
+            let it = item(u);
+            let want = it.target.clone();
+            assert_eq!(f.push(it), Push::Queued);
+            assert_eq!(f.pop().unwrap().target, want, "{u}");
+        }
     }
 
     #[test]

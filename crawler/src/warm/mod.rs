@@ -12,7 +12,6 @@
 //! | [`vary`] | the `Vary` trap warning and the header variants of `--variants` |
 //! | [`cache_index`] | nginx key templates, MD5, `levels=` paths, `KEY:` lines, `--replay-keys` |
 //! | [`adaptive`] | adaptive concurrency, the `--max-rps` token bucket and the load-average gate |
-//! | [`seen`] | a compact seen-set: 16 bytes per URL |
 //! | [`connect_to`] | `--connect-to HOST:PORT:ADDR:PORT` and per-node counters |
 //! | [`run`] | the glue the crawl loop calls: options, extra requests, verify, summary |
 //! | [`session`] | one run's bookkeeping: the few calls the crawl loop makes |
@@ -24,7 +23,6 @@ pub mod connect_to;
 pub mod md5;
 pub mod miss_reason;
 pub mod run;
-pub mod seen;
 pub mod session;
 pub mod vary;
 
