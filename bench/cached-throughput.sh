@@ -10,12 +10,12 @@ source ./lib-bin.sh
 
 bench_build
 stack_start
-"$CACHE_PRELOAD" --recursive --quiet -- "$STACK_URL" >/dev/null 2>&1 || true
+"$CACHE_PRELOAD" --no-progress "$STACK_URL" >/dev/null 2>&1 || true
 files=$(stack_cached_files)
 
 timed() { local t0 t1; t0=$(now_ms); "$@" >/dev/null 2>&1 || true; t1=$(now_ms); echo $((t1 - t0)); }
-d_ms=$(timed "$CACHE_PRELOAD" --recursive --quiet -- "$STACK_URL")
-c_ms=$(timed "$CACHE_PRELOAD" --recursive --quiet --max-concurrency 16 -- "$STACK_URL")
+d_ms=$(timed "$CACHE_PRELOAD" --no-progress "$STACK_URL")
+c_ms=$(timed "$CACHE_PRELOAD" --no-progress --max-concurrency 16 "$STACK_URL")
 wrk_rps=$(wrk -t2 -c16 -d5s "${STACK_URL}p/1/" | awk '/Requests\/sec/ {print $2}')
 echo "site: $STACK_PAGES pages, all cached ($files cache files)"
 awk -v n="$STACK_PAGES" -v d="$d_ms" -v c="$c_ms" -v w="$wrk_rps" 'BEGIN {

@@ -43,6 +43,9 @@ pub struct Config {
     pub latency_factor: f64,
     /// Fewest completions that make a round (more when the limit is higher).
     pub min_round: usize,
+    /// Growth below this is never congestion: for sub-millisecond cache HITs the ratio alone
+    /// would react to scheduler jitter, and a few milliseconds harm no visitor.
+    pub min_growth: Duration,
 }
 
 impl Default for Config {
@@ -52,6 +55,7 @@ impl Default for Config {
             max_rps: None,
             latency_factor: 1.5,
             min_round: 4,
+            min_growth: Duration::from_millis(3),
         }
     }
 }
@@ -245,7 +249,9 @@ impl Controller {
                 b
             }
         };
-        if median.as_secs_f64() > baseline.as_secs_f64() * self.cfg.latency_factor {
+        let grew = median.as_secs_f64() > baseline.as_secs_f64() * self.cfg.latency_factor
+            && median > baseline + self.cfg.min_growth;
+        if grew {
             let cut = (self.limit / 4).max(1);
             self.backoff(self.limit.saturating_sub(cut), Change::LatencyBackoff);
         } else if self.limit < self.cfg.max_concurrency {
@@ -492,6 +498,25 @@ mod tests {
         // And it climbs back once the server answers normally.
         drive(&mut c, 400, |_| 10);
         assert_eq!(c.limit(), 16);
+    }
+
+    #[test]
+    fn jitter_on_sub_millisecond_hits_is_not_congestion() {
+        let mut c = Controller::new(Config::default(), Instant::now());
+        // HITs at 0.3 ms with spikes to 2 ms: ratios up to 7x, but never 3 ms above the baseline.
+        let t = Instant::now();
+        for i in 0..400 {
+            let us = if i % 2 == 0 { 300 } else { 2000 };
+            c.on_outcome(
+                Outcome::Ok {
+                    latency: Duration::from_micros(us),
+                    cached: true,
+                },
+                t,
+            );
+        }
+        assert_eq!(c.limit(), DEFAULT_MAX_CONCURRENCY);
+        assert!(c.history().iter().all(|(_, w)| *w == Change::Increase));
     }
 
     #[test]
