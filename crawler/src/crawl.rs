@@ -464,7 +464,9 @@ impl Crawl {
             let first = self.pages_started == 1;
             let extras = self.warm.extras(&item.target.url);
             inflight.push(Box::pin(async move {
-                if !first {
+                // Only sleep for a real pause: the timer wheel has 1 ms
+                // granularity, and a zero-length sleep would cost that per page.
+                if !first && start_at > Instant::now() {
                     tokio::time::sleep_until(start_at.into()).await;
                 }
                 let r = fetcher.fetch(&item.target, body_use, &allow).await;
