@@ -57,6 +57,7 @@ fn hm_1_to_6_identity_nnp_caps_and_clean_env_despite_hostile_caller_env() {
         );
     }
     assert_eq!(probe_value(&out, "core").as_deref(), Some("0"), "{out}");
+    assert_eq!(probe_value(&out, "Umask").as_deref(), Some("0077"), "{out}");
     assert_eq!(probe_value(&out, "argv0").as_deref(), Some("wget"), "{out}");
     let mut env = probe_env(&out);
     env.sort();
@@ -463,4 +464,34 @@ fn cache_preload_gets_pctnorm_case_and_never_ld_preload() {
     let env = probe_env(&out);
     assert!(env.contains(&"PCTNORM_CASE=preserve".to_string()), "{out}");
     assert!(env.iter().all(|e| !e.starts_with("LD_PRELOAD")), "{out}");
+}
+
+#[test]
+fn tmp_2_4_planted_nppp_cache_is_never_adopted() {
+    // A fresh /tmp (tmpfs) in the namespace; the binary is reached through a bind mount of its
+    // install directory, which keeps the suid-capable source mount.
+    let bin_dir = setuid_safexec().parent().unwrap().display().to_string();
+    let probe = probe_binary();
+    let u = test_user();
+    for plant in [
+        format!("mkdir /tmp/nppp-cache; chown {} /tmp/nppp-cache", u.uid),
+        "ln -s /etc /tmp/nppp-cache".to_string(),
+    ] {
+        let setup = format!(
+            "mount --bind {bin_dir} /mnt\nmount --bind {} /usr/bin/wget\nmount -t tmpfs -o mode=1777 none /tmp\n{plant}",
+            probe.display()
+        );
+        let out = Invocation::new("/mnt/safexec")
+            .args(["wget", "-P", "/tmp", "http://127.0.0.1/"])
+            .as_user(u)
+            .in_namespace(&setup)
+            .run();
+        assert_eq!(out.status, 0, "{plant}: {out}");
+        assert_eq!(probe_value(&out, "argv2").as_deref(), Some("/tmp"), "{out}");
+        assert!(
+            out.stderr_str()
+                .contains("Warning: unsafe fallback '/tmp/nppp-cache'"),
+            "{plant}: {out}"
+        );
+    }
 }

@@ -497,7 +497,7 @@ fn main() {
     o.push_str(&format!("cwd={}\n", std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_else(|_| "(unavailable)".into())));
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     for l in status.lines() {
-        for k in ["PPid", "Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp", "SigBlk", "SigIgn"] {
+        for k in ["PPid", "Umask", "Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp", "SigBlk", "SigIgn"] {
             if let Some(v) = l.strip_prefix(&format!("{k}:")) { o.push_str(&format!("{k}={}\n", v.trim())); }
         }
     }
