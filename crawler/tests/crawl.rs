@@ -864,3 +864,33 @@ fn https_through_connect_proxy_and_certificate_checks() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stderr(&out).contains(&format!("URL:{url} [")));
 }
+
+#[test]
+fn progress_bar_only_on_a_terminal() {
+    let server = Server::start(|r: &Req| match r.path().as_str() {
+        "/" => Resp::html("<a href=\"/a\">a</a><a href=\"/b\">b</a>"),
+        _ => Resp::html("x").delay(Duration::from_millis(300)),
+    });
+    // Not a terminal: one plain line per page, no escape sequences.
+    let out = run(&[&server.url("/")]);
+    let text = stdout(&out);
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("200 ")).count(),
+        3,
+        "{text}"
+    );
+    assert!(!text.contains('\u{1b}') && !stderr(&out).contains('\u{1b}'));
+    // A terminal (util-linux `script` provides a pty): the bar replaces the lines.
+    let cmd = format!("{} {}", common::bin(), server.url("/"));
+    let out = std::process::Command::new("script")
+        .args(["-qfec", &cmd, "/dev/null"])
+        .env("TERM", "xterm")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("util-linux script");
+    let tty = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{tty}");
+    assert!(tty.contains("pages ("), "{tty:?}");
+    assert!(!tty.lines().any(|l| l.starts_with("200 ")), "{tty:?}");
+    assert!(tty.contains("done: 3 ok"), "{tty:?}");
+}
