@@ -227,7 +227,7 @@ pub fn detect_dialect(argv: &[String]) -> Dialect {
     }
 }
 
-/// Parse a full argv (including argv[0]); `env` looks up environment
+/// Parse a full argv (including `argv[0]`); `env` looks up environment
 /// variables (only `PCTNORM_CASE` is read).
 pub fn parse(argv: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Parsed, Error> {
     match detect_dialect(argv) {
