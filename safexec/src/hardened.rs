@@ -59,6 +59,7 @@ pub fn run(job: Job, snap: &Snapshot) -> Error {
         caller,
         target,
         filter: None,
+        stale_tmp: Vec::new(),
     };
     drop::run(&mut sys::Linux, &mut steps, target, nohup)
 }
@@ -137,6 +138,8 @@ struct RealSteps {
     caller: Target,
     target: Target,
     filter: Option<SeccompFilter>,
+    /// Private `-P` directories of finished jobs, removed after the drop.
+    stale_tmp: Vec<String>,
 }
 
 impl Steps for RealSteps {
@@ -176,6 +179,7 @@ impl Steps for RealSteps {
         if self.job.checked.tmp_slots.is_empty() {
             return;
         }
+        self.stale_tmp = tmpdir::stale_job_dirs();
         match tmpdir::prepare(self.pid, self.start, target.uid, target.gid) {
             Ok(dir) => {
                 msg::diag(&msg::rewriting_p(OsStr::new("/tmp"), &dir));
@@ -194,6 +198,7 @@ impl Steps for RealSteps {
     }
 
     fn finalize(&mut self, placement: &Placement) -> Result<Exec, String> {
+        tmpdir::remove_stale(&self.stale_tmp);
         apply_safe_cwd(self.snap.safe_cwd);
         if self.job.prelude.nice {
             // Raising the nice value needs no privilege; a failure leaves it unchanged.

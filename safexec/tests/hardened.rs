@@ -329,6 +329,17 @@ fn arg_8_long_and_non_utf8_arguments_pass_byte_exact() {
 #[test]
 fn tmp_3_wget_p_tmp_becomes_a_private_job_directory() {
     let nobody = nobody();
+    // A finished job's directory (its pid is beyond pid_max) is cleaned up by the next job.
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::create_dir("/tmp/nppp-cache");
+    std::fs::set_permissions("/tmp/nppp-cache", std::fs::Permissions::from_mode(0o711)).unwrap();
+    let stale = "/tmp/nppp-cache/job.4194305.1";
+    std::fs::create_dir_all(format!("{stale}/127.0.0.1/a")).unwrap();
+    must(std::process::Command::new("chown").args([
+        "-R",
+        &format!("{}:{}", nobody.uid, nobody.gid),
+        stale,
+    ]));
     let out = probe_run(safexec().args(["nohup", "wget", "-q", "-P", "/tmp", "http://127.0.0.1/"]));
     assert_eq!(out.status, 0, "{out}");
     let pid = probe_value(&out, "pid").unwrap();
@@ -351,6 +362,17 @@ fn tmp_3_wget_p_tmp_becomes_a_private_job_directory() {
     let base = std::fs::symlink_metadata("/tmp/nppp-cache").unwrap();
     assert_eq!((base.uid(), base.mode() & 0o7777), (0, 0o711));
     let _ = std::fs::remove_dir(&dir);
+    // The first job emptied it as nobody; the next one removes the empty directory as root.
+    assert!(std::fs::read_dir(stale).map(|d| d.count()).unwrap_or(0) == 0);
+    let again = probe_run(safexec().args(["wget", "-P", "/tmp", "http://127.0.0.1/"]));
+    assert_eq!(again.status, 0, "{again}");
+    assert!(
+        !std::path::Path::new(stale).exists(),
+        "stale job dir left behind"
+    );
+    if let Some(d) = probe_value(&again, "argv2") {
+        let _ = std::fs::remove_dir(d);
+    }
 }
 
 #[test]

@@ -417,6 +417,12 @@ pub fn unlinkat(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<()> {
     cvt_i(unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) }).map(drop)
 }
 
+/// `unlinkat(dir, name, AT_REMOVEDIR)`: removes an empty directory.
+pub fn rmdirat(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<()> {
+    // SAFETY: name is NUL-terminated; dir is a live descriptor.
+    cvt_i(unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), libc::AT_REMOVEDIR) }).map(drop)
+}
+
 /// `fchown(fd, uid, gid)`.
 pub fn fchown(fd: BorrowedFd<'_>, uid: Uid, gid: Gid) -> io::Result<()> {
     // SAFETY: integer arguments on a live descriptor.
