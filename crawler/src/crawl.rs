@@ -576,7 +576,7 @@ impl Crawl {
                 .and_then(|b| page_url.join(b).ok())
                 .unwrap_or(page_url);
             for href in &links.hrefs {
-                if let Ok(t) = norm::resolve(Some(&base), href, &self.cfg.norm) {
+                if let Ok(t) = norm::resolve_in(Some(&base), href, &self.cfg.norm, links.encoding) {
                     self.enqueue(t, item.depth + 1, Origin::Link, true);
                 }
             }

@@ -287,7 +287,12 @@ impl Fetcher {
                 .unwrap_or_default();
             let sink = match body_use {
                 BodyUse::ScanLinks if status.is_success() && is_html => {
-                    let scanner = LinkScanner::new(self.settings.link_limits);
+                    let declared = headers
+                        .get(CONTENT_TYPE)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(crate::links::charset_param)
+                        .and_then(|l| encoding_rs::Encoding::for_label(l.as_bytes()));
+                    let scanner = LinkScanner::with_encoding(self.settings.link_limits, declared);
                     let results = scanner.results();
                     Sink::Links(
                         Box::new(Decoder::new(

@@ -11,8 +11,11 @@ use std::collections::HashSet;
 use std::io;
 use std::rc::Rc;
 
+use encoding_rs::Encoding;
 use lol_html::html_content::Element;
-use lol_html::{element, HtmlRewriter, MemorySettings, OutputSink, Settings};
+use lol_html::{
+    element, AsciiCompatibleEncoding, HtmlRewriter, MemorySettings, OutputSink, Settings,
+};
 
 /// Bounds that keep a hostile page from using unbounded memory.
 #[derive(Debug, Clone, Copy)]
@@ -44,6 +47,10 @@ pub struct PageLinks {
     pub hrefs: Vec<String>,
     /// True if links were dropped because a limit was reached.
     pub truncated: bool,
+    /// The document's character encoding: the one the scanner was given
+    /// (from `Content-Type`), else the first `<meta>` charset, if known.
+    /// Browsers encode link queries in it.
+    pub encoding: Option<&'static Encoding>,
 }
 
 #[derive(Default)]
@@ -98,13 +105,28 @@ fn rel_wanted(el: &Element<'_, '_>) -> bool {
 }
 
 impl LinkScanner {
-    /// A scanner with the given limits.
+    /// A scanner with the given limits, for a UTF-8 document (or one whose
+    /// `<meta>` says otherwise).
     pub fn new(limits: LinkLimits) -> Self {
+        Self::with_encoding(limits, None)
+    }
+
+    /// A scanner for a document whose `Content-Type` declared `encoding`.
+    /// Without one, a `<meta charset>` switches the decoder, as in browsers.
+    pub fn with_encoding(limits: LinkLimits, encoding: Option<&'static Encoding>) -> Self {
         let found = Rc::new(RefCell::new(Found::default()));
+        found.borrow_mut().links.encoding = encoding;
+        let header_encoding = encoding.is_some();
         let (f1, f2, f3, f4) = (found.clone(), found.clone(), found.clone(), found.clone());
-        let settings = Settings::new().with_strict(false).with_memory_settings(
-            MemorySettings::new().with_max_allowed_memory_usage(limits.max_parser_memory),
-        );
+        let f5 = found.clone();
+        let ascii = encoding.and_then(AsciiCompatibleEncoding::new);
+        let settings = Settings::new()
+            .with_strict(false)
+            .with_adjust_charset_on_meta_tag(!header_encoding)
+            .with_encoding(ascii.unwrap_or_else(AsciiCompatibleEncoding::utf_8))
+            .with_memory_settings(
+                MemorySettings::new().with_max_allowed_memory_usage(limits.max_parser_memory),
+            );
         let settings = settings
             .append_element_content_handler(element!("a[href], area[href]", move |el| {
                 if let Some(v) = el.get_attribute("href") {
@@ -134,6 +156,17 @@ impl LinkScanner {
                             f.links.base = Some(decode_entities(v.trim()));
                         }
                     }
+                }
+                Ok(())
+            }))
+            .append_element_content_handler(element!("meta", move |el| {
+                if header_encoding {
+                    return Ok(());
+                }
+                let mut f = f5.borrow_mut();
+                if f.links.encoding.is_none() {
+                    f.links.encoding =
+                        meta_charset(el).and_then(|l| Encoding::for_label(l.as_bytes()));
                 }
                 Ok(())
             }));
@@ -198,6 +231,29 @@ impl io::Write for LinkScanner {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
+}
+
+/// The charset label of a `<meta charset>` or
+/// `<meta http-equiv="Content-Type" content="…; charset=…">`.
+fn meta_charset(el: &Element<'_, '_>) -> Option<String> {
+    if let Some(c) = el.get_attribute("charset") {
+        return Some(c.trim().to_string());
+    }
+    let equiv = el.get_attribute("http-equiv")?;
+    if !equiv.trim().eq_ignore_ascii_case("content-type") {
+        return None;
+    }
+    charset_param(&el.get_attribute("content")?).map(str::to_string)
+}
+
+/// The `charset` parameter of a `Content-Type` value.
+pub fn charset_param(content_type: &str) -> Option<&str> {
+    content_type.split(';').skip(1).find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("charset")
+            .then(|| v.trim().trim_matches(|c| c == '"' || c == '\''))
+    })
 }
 
 /// Extract links from a complete in-memory HTML document.
@@ -350,6 +406,26 @@ mod tests {
         }
         assert_eq!(s.finish(), whole);
         assert_eq!(whole.hrefs, vec!["/one/", "/two/"]);
+    }
+
+    #[test]
+    fn document_encoding_from_header_or_meta() {
+        let (sjis, _, _) = encoding_rs::SHIFT_JIS.encode("<a href=\"/水?q=水\">x</a>");
+        let mut s = LinkScanner::with_encoding(LinkLimits::default(), Some(encoding_rs::SHIFT_JIS));
+        s.feed(&sjis);
+        let p = s.finish();
+        assert_eq!(p.hrefs, vec!["/水?q=水"]);
+        assert_eq!(p.encoding, Some(encoding_rs::SHIFT_JIS));
+        let mut doc = b"<html><head><meta charset=\"shift_jis\"></head><body>".to_vec();
+        doc.extend_from_slice(&sjis);
+        let p = extract(&doc, LinkLimits::default());
+        assert_eq!(p.hrefs, vec!["/水?q=水"]);
+        assert_eq!(p.encoding, Some(encoding_rs::SHIFT_JIS));
+        let p =
+            ex("<meta http-equiv=\"Content-Type\" content=\"text/html; charset=windows-1252\">");
+        assert_eq!(p.encoding, Some(encoding_rs::WINDOWS_1252));
+        assert_eq!(charset_param("text/html; Charset=\"UTF-8\""), Some("UTF-8"));
+        assert_eq!(charset_param("text/html"), None);
     }
 
     #[test]

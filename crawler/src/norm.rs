@@ -42,9 +42,29 @@ impl Target {
 /// Only `http` and `https` URLs with a host are accepted; the fragment is
 /// dropped because it is never sent.
 pub fn resolve(base: Option<&Url>, href: &str, opts: &NormOptions) -> Result<Target, String> {
-    let t = match base {
-        Some(b) => norm_shim::resolve(b, href, opts),
-        None => norm_shim::parse_base(href.trim()).and_then(|u| norm_shim::target_of(&u, opts)),
+    resolve_in(base, href, opts, None)
+}
+
+/// [`resolve`] for a link in a document with the given character
+/// encoding: browsers encode the query of such links in the document's
+/// encoding (the path is always UTF-8).
+pub fn resolve_in(
+    base: Option<&Url>,
+    href: &str,
+    opts: &NormOptions,
+    encoding: Option<&'static encoding_rs::Encoding>,
+) -> Result<Target, String> {
+    let encoding = encoding.filter(|e| *e != encoding_rs::UTF_8);
+    let t = match (base, encoding) {
+        (Some(b), Some(enc)) => {
+            let encode: &dyn for<'a> Fn(&'a str) -> std::borrow::Cow<'a, [u8]> =
+                &|s: &str| enc.encode(s).0;
+            norm_shim::resolve_with_encoding(b, href, opts, encode)
+        }
+        (Some(b), None) => norm_shim::resolve(b, href, opts),
+        (None, _) => {
+            norm_shim::parse_base(href.trim()).and_then(|u| norm_shim::target_of(&u, opts))
+        }
     }
     .map_err(|e| e.to_string())?;
     let url = Url::parse(&t.url_string()).map_err(|e| e.to_string())?;
@@ -93,6 +113,18 @@ mod tests {
         assert_eq!(t("/page/#frag", PctMode::Browser), "/page/");
         assert_eq!(t("../../up", PctMode::Browser), "/up");
         assert_eq!(t("/a^b", PctMode::Browser), "/a%5Eb");
+    }
+
+    #[test]
+    fn query_in_document_encoding() {
+        let base = Url::parse("https://example.com/").unwrap();
+        let o = NormOptions::default();
+        let sjis = resolve_in(Some(&base), "/水?q=水", &o, Some(encoding_rs::SHIFT_JIS)).unwrap();
+        assert_eq!(sjis.request_target, "/%E6%B0%B4?q=%90%85");
+        let gbk = resolve_in(Some(&base), "/水?q=水", &o, Some(encoding_rs::GBK)).unwrap();
+        assert_eq!(gbk.request_target, "/%E6%B0%B4?q=%CB%AE");
+        let utf8 = resolve_in(Some(&base), "/水?q=水", &o, Some(encoding_rs::UTF_8)).unwrap();
+        assert_eq!(utf8.request_target, "/%E6%B0%B4?q=%E6%B0%B4");
     }
 
     #[test]

@@ -894,3 +894,21 @@ fn progress_bar_only_on_a_terminal() {
     assert!(!tty.lines().any(|l| l.starts_with("200 ")), "{tty:?}");
     assert!(tty.contains("done: 3 ok"), "{tty:?}");
 }
+
+#[test]
+fn link_queries_use_the_document_encoding() {
+    let (sjis, _, _) = encoding_rs::SHIFT_JIS.encode("<a href=\"/水?q=水\">x</a>");
+    let page = sjis.into_owned();
+    let mut meta = b"<meta charset=\"gbk\">".to_vec();
+    meta.extend_from_slice(&encoding_rs::GBK.encode("<a href=\"/g?q=水\">x</a>").0);
+    let server = Server::start(move |r: &Req| match r.path().as_str() {
+        "/" => Resp::new(200, page.clone()).header("Content-Type", "text/html; charset=Shift_JIS"),
+        "/meta" => Resp::new(200, meta.clone()).header("Content-Type", "text/html"),
+        _ => Resp::html("x"),
+    });
+    let out = run(&["--no-progress", &server.url("/"), &server.url("/meta")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let t = server.targets();
+    assert!(t.contains(&"/%E6%B0%B4?q=%90%85".to_string()), "{t:?}");
+    assert!(t.contains(&"/g?q=%CB%AE".to_string()), "{t:?}");
+}
