@@ -520,6 +520,10 @@ pub enum Decoder<W: Write> {
     Gzip(flate2::write::MultiGzDecoder<W>),
     /// deflate (zlib-wrapped, as HTTP specifies).
     Deflate(flate2::write::ZlibDecoder<W>),
+    /// deflate without the zlib wrapper (sent by some servers; browsers accept it).
+    RawDeflate(flate2::write::DeflateDecoder<W>),
+    /// deflate before its first byte: zlib-wrapped or raw is decided then.
+    DeflatePending(W),
     /// Brotli.
     Brotli(Box<brotli::DecompressorWriter<W>>),
     /// Zstandard.
@@ -533,7 +537,7 @@ impl<W: Write> Decoder<W> {
     pub fn new(encoding: &str, inner: W) -> Self {
         match encoding {
             "gzip" | "x-gzip" => Decoder::Gzip(flate2::write::MultiGzDecoder::new(inner)),
-            "deflate" => Decoder::Deflate(flate2::write::ZlibDecoder::new(inner)),
+            "deflate" => Decoder::DeflatePending(inner),
             "br" => Decoder::Brotli(Box::new(brotli::DecompressorWriter::new(inner, 8192))),
             "zstd" => match zstd::stream::write::Decoder::new(inner) {
                 Ok(d) => Decoder::Zstd(d),
@@ -547,10 +551,31 @@ impl<W: Write> Decoder<W> {
 
     /// Push encoded bytes; on any error the decoder turns into `Failed`.
     pub fn write(&mut self, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        if matches!(self, Decoder::DeflatePending(_)) {
+            let Decoder::DeflatePending(w) = std::mem::replace(self, Decoder::Failed) else {
+                return;
+            };
+            // A zlib stream starts with CM=8 and a header checksum; anything
+            // else is raw deflate.
+            let zlib = data[0] & 0x0f == 8
+                && data
+                    .get(1)
+                    .is_none_or(|f| (u16::from(data[0]) * 256 + u16::from(*f)) % 31 == 0);
+            *self = if zlib {
+                Decoder::Deflate(flate2::write::ZlibDecoder::new(w))
+            } else {
+                Decoder::RawDeflate(flate2::write::DeflateDecoder::new(w))
+            };
+        }
         let r = match self {
             Decoder::Identity(w) => w.write_all(data),
             Decoder::Gzip(d) => d.write_all(data),
             Decoder::Deflate(d) => d.write_all(data),
+            Decoder::RawDeflate(d) => d.write_all(data),
+            Decoder::DeflatePending(_) => Ok(()),
             Decoder::Brotli(d) => d.write_all(data),
             Decoder::Zstd(d) => d.write_all(data),
             Decoder::Failed => return,
@@ -566,6 +591,8 @@ impl<W: Write> Decoder<W> {
             Decoder::Identity(w) => Some(w),
             Decoder::Gzip(d) => d.finish().ok(),
             Decoder::Deflate(d) => d.finish().ok(),
+            Decoder::RawDeflate(d) => d.finish().ok(),
+            Decoder::DeflatePending(w) => Some(w),
             Decoder::Brotli(d) => d.into_inner().ok(),
             Decoder::Zstd(mut d) => {
                 d.flush().ok()?;
@@ -645,6 +672,24 @@ mod tests {
         let mut d = Decoder::new("zstd", Capped::new(Vec::new(), 1 << 20));
         d.write(&zs);
         assert_eq!(d.finish().unwrap().inner, data);
+        for raw in [false, true] {
+            let packed = if raw {
+                let mut e =
+                    flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+                e.write_all(&data).unwrap();
+                e.finish().unwrap()
+            } else {
+                let mut e =
+                    flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+                e.write_all(&data).unwrap();
+                e.finish().unwrap()
+            };
+            let mut d = Decoder::new("deflate", Capped::new(Vec::new(), 1 << 20));
+            for c in packed.chunks(7) {
+                d.write(c);
+            }
+            assert_eq!(d.finish().unwrap().inner, data, "raw={raw}");
+        }
         let mut d = Decoder::new("gzip", Capped::new(Vec::new(), 10));
         d.write(&gz);
         assert!(d.finish().is_none());

@@ -912,3 +912,27 @@ fn link_queries_use_the_document_encoding() {
     assert!(t.contains(&"/%E6%B0%B4?q=%90%85".to_string()), "{t:?}");
     assert!(t.contains(&"/g?q=%CB%AE".to_string()), "{t:?}");
 }
+
+#[test]
+fn nothing_is_written_to_disk() {
+    let server = Server::start(|r: &Req| match r.path().as_str() {
+        "/" => Resp::html("<a href=\"/a/\">a</a>"),
+        _ => Resp::html("a"),
+    });
+    let base = std::env::temp_dir().join(format!("cp-nowrite-{}", std::process::id()));
+    let (pdir, cwd) = (base.join("prefix"), base.join("cwd"));
+    std::fs::create_dir_all(&pdir).unwrap();
+    std::fs::create_dir_all(&cwd).unwrap();
+    let url = server.url("/");
+    let p = pdir.to_string_lossy().into_owned();
+    let out = std::process::Command::new(common::bin())
+        .args(["--no-verbose", "-r", "--delete-after", "-P", &p, "--", &url])
+        .current_dir(&cwd)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(server.targets(), vec!["/", "/a/"]);
+    assert_eq!(std::fs::read_dir(&pdir).unwrap().count(), 0);
+    assert_eq!(std::fs::read_dir(&cwd).unwrap().count(), 0);
+    std::fs::remove_dir_all(&base).unwrap();
+}
