@@ -113,13 +113,8 @@ fn forced_cache_header_and_absent_header() {
 fn variants_warm_every_accept_encoding_and_the_mobile_agent() {
     let s = site(0, true);
     let vary = format!("{}vary/", s.url());
-    let o = run(&[
-        "--no-progress",
-        "--no-recursive",
-        "--variants",
-        "all",
-        &vary,
-    ]);
+    // A bare --variants means all, and never swallows the URL after it.
+    let o = run(&["--no-progress", "--no-recursive", "--variants", &vary]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let log = s.log();
     let seen: BTreeSet<(String, bool)> = log
@@ -154,6 +149,21 @@ fn variants_warm_every_accept_encoding_and_the_mobile_agent() {
         .filter(|k| k.starts_with("/vary/|"))
         .count();
     assert_eq!(stored, 4);
+    let s2 = site(0, true);
+    let url2 = format!("{}vary/", s2.url());
+    let o = run(&[
+        "--no-progress",
+        "--no-recursive",
+        "--variants=agents",
+        &url2,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let agents: Vec<bool> = s2
+        .log()
+        .iter()
+        .map(|r| r.headers["user-agent"].contains("Mobile"))
+        .collect();
+    assert_eq!(agents, [false, true]);
 }
 
 fn md5sum(s: &str) -> String {

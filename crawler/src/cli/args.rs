@@ -104,8 +104,8 @@ pub struct NativeArgs {
     #[arg(long)]
     pub verify: bool,
 
-    /// Also warm header variants: encodings (4 Accept-Encoding values), agents (desktop + mobile) or all.
-    #[arg(long, value_name = "SET", num_args = 0..=1, default_missing_value = "all")]
+    /// Also warm header variants: --variants[=all], =encodings (4 Accept-Encoding values) or =agents (desktop + mobile).
+    #[arg(long, value_name = "SET", num_args = 0..=1, require_equals = true, default_missing_value = "all")]
     pub variants: Option<String>,
 
     /// nginx cache directory: compute each page's cache file and check its KEY line.
