@@ -2,7 +2,8 @@
 # Pages per second of cache-preload on an already-cached site (every page a HIT), relative to
 # wrk's ceiling on the same nginx (one cached page, keep-alive, 2 threads x 16 connections).
 # cache-preload runs twice: with its defaults (adaptive, capped for visitors' sake) and with
-# --max-concurrency 16, to show how much of the gap is the cap. Needs root, nginx, php-fpm, wrk.
+# --max-concurrency 16, to show how much of the gap is the cap. Pages/s counts the whole process
+# (start-up, crawl, link extraction). Needs root, nginx, php-fpm, wrk.
 set -euo pipefail
 cd "$(dirname "$0")"
 source ./lib-stack.sh
@@ -13,13 +14,20 @@ stack_start
 "$CACHE_PRELOAD" --no-progress "$STACK_URL" >/dev/null 2>&1 || true
 files=$(stack_cached_files)
 
-timed() { local t0 t1; t0=$(now_ms); "$@" >/dev/null 2>&1 || true; t1=$(now_ms); echo $((t1 - t0)); }
-d_ms=$(timed "$CACHE_PRELOAD" --no-progress "$STACK_URL")
-c_ms=$(timed "$CACHE_PRELOAD" --no-progress --max-concurrency 16 "$STACK_URL")
-wrk_rps=$(wrk -t2 -c16 -d5s "${STACK_URL}p/1/" | awk '/Requests\/sec/ {print $2}')
-echo "site: $STACK_PAGES pages, all cached ($files cache files)"
-awk -v n="$STACK_PAGES" -v d="$d_ms" -v c="$c_ms" -v w="$wrk_rps" 'BEGIN {
-    printf "cache-preload defaults:              %d ms = %.0f pages/s\n", d, n * 1000 / d
-    printf "cache-preload --max-concurrency 16:  %d ms = %.0f pages/s\n", c, n * 1000 / c
+timed() { # args → "ms pages HITs"
+    local t0 t1 out
+    t0=$(now_ms)
+    out=$("$CACHE_PRELOAD" --json "$@" "$STACK_URL" 2>/dev/null | tail -n1 || true)
+    t1=$(now_ms)
+    python3 -c 'import json,sys; s=json.loads(sys.argv[1]); print(sys.argv[2], s["pages"], s["cache"]["HIT"])' "$out" $((t1 - t0))
+}
+read -r d_ms d_pages d_hits < <(timed)
+read -r c_ms c_pages c_hits < <(timed --max-concurrency 16)
+page=$(sed -n 2p "$STACK_URLS")
+wrk_rps=$(wrk -t2 -c16 -d5s "$page" | awk '/Requests\/sec/ {print $2}')
+echo "site: $STACK_PAGES sitemap pages, all cached ($files cache files)"
+awk -v dp="$d_pages" -v dh="$d_hits" -v d="$d_ms" -v cp="$c_pages" -v c="$c_ms" -v w="$wrk_rps" 'BEGIN {
+    printf "cache-preload defaults:              %d pages (%d HIT) in %d ms = %.0f pages/s\n", dp, dh, d, dp * 1000 / d
+    printf "cache-preload --max-concurrency 16:  %d pages in %d ms = %.0f pages/s\n", cp, c, cp * 1000 / c
     printf "wrk ceiling (-t2 -c16, one page):    %.0f requests/s\n", w
-    printf "ratio cache-preload/wrk: defaults %.3f, --max-concurrency 16: %.3f\n", n * 1000 / d / w, n * 1000 / c / w }'
+    printf "ratio cache-preload/wrk: defaults %.3f, --max-concurrency 16: %.3f\n", dp * 1000 / d / w, cp * 1000 / c / w }'

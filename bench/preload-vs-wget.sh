@@ -14,7 +14,7 @@ bench_build
 stack_start
 mapfile -t FLAGS < <(npp_wget_flags "$STACK_DIR/pdir")
 # Warm PHP's opcache and the FPM workers so neither tool pays for a cold start.
-for i in $(seq 16); do curl -fs -o /dev/null "${STACK_URL}p/$i/?nocache=warm$i"; done
+for i in $(seq 16); do curl -fs -o /dev/null "${STACK_URL}?nocache=warm$i"; done
 
 run() { # tool → prints elapsed ms; leaves the log in $STACK_DIR/<tool>.log
     local tool=$1 t0 t1

@@ -14,13 +14,13 @@ ROUNDS=${ROUNDS:-3}   # preloads (each on a freshly purged cache) the visitor is
 bench_build
 stack_start
 mapfile -t FLAGS < <(npp_wget_flags "$STACK_DIR/pdir")
-for i in $(seq 16); do curl -fs -o /dev/null "${STACK_URL}p/$i/?nocache=warm$i"; done
+for i in $(seq 16); do curl -fs -o /dev/null "${STACK_URL}?nocache=warm$i"; done
 
 during() { # tool → "count p50 p95" of the visitor while the tool preloads a purged cache
     local tool=$1 stop="$STACK_DIR/stop" out="$STACK_DIR/visitor.out" pid
     stack_purge
     rm -f "$stop"
-    python3 ./visitor.py "$STACK_URL" --stop-file "$stop" >"$out" &
+    python3 ./visitor.py "$STACK_URL" --urls "$STACK_URLS" --stop-file "$stop" >"$out" &
     pid=$!
     sleep 0.5
     for _ in $(seq "$ROUNDS"); do
@@ -32,7 +32,7 @@ during() { # tool → "count p50 p95" of the visitor while the tool preloads a p
     cat "$out"
 }
 
-read -r idle_n idle_p50 idle_p95 < <(python3 ./visitor.py "$STACK_URL" --seconds "$IDLE_SECONDS")
+read -r idle_n idle_p50 idle_p95 < <(python3 ./visitor.py "$STACK_URL" --urls "$STACK_URLS" --seconds "$IDLE_SECONDS")
 read -r cp_n cp_p50 cp_p95 < <(during "$CACHE_PRELOAD")
 cp_files=$(stack_cached_files)
 read -r w_n w_p50 w_p95 < <(ROUNDS=1 during wget)

@@ -4,7 +4,8 @@ connection (like a browser tab) until a stop file appears or a duration passes, 
 "count p50_ms p95_ms" of the response times. Each URL carries a unique ?nocache= value, so
 nginx bypasses the cache and PHP renders every request.
 
-usage: visitor.py URL_BASE (--seconds N | --stop-file PATH) [--pause-ms N]
+usage: visitor.py URL_BASE (--seconds N | --stop-file PATH) [--pause-ms N] [--urls FILE]
+With --urls, the pages come from FILE (absolute URLs, one a line), taken in turn.
 """
 import http.client
 import os
@@ -16,6 +17,7 @@ import urllib.parse
 def main():
     base = sys.argv[1]
     seconds = None
+    paths = None
     stop_file = None
     pause = 0.05
     args = sys.argv[2:]
@@ -28,6 +30,12 @@ def main():
             stop_file = value
         elif flag == "--pause-ms":
             pause = float(value) / 1000
+        elif flag == "--urls":
+            paths = []
+            for line in open(value):
+                p = urllib.parse.urlsplit(line.strip())
+                if p.path:
+                    paths.append(p.path + ("?" + p.query if p.query else ""))
     u = urllib.parse.urlsplit(base)
     if u.hostname not in ("127.0.0.1", "::1", "localhost"):
         sys.exit("visitor.py: loopback only")
@@ -41,7 +49,12 @@ def main():
         if stop_file is not None and os.path.exists(stop_file):
             break
         i += 1
-        path = "/p/%d/?nocache=%d-%d" % (i % 997, os.getpid(), i)
+        if paths:
+            page = paths[i % len(paths)]
+        else:
+            page = "/p/%d/" % (i % 997)
+        sep = "&" if "?" in page else "?"
+        path = "%s%snocache=%d-%d" % (page, sep, os.getpid(), i)
         t0 = time.monotonic()
         conn.request("GET", path, headers={"User-Agent": "bench-visitor", "Accept-Encoding": "gzip"})
         r = conn.getresponse()
