@@ -104,6 +104,8 @@ pub struct PageEvent<'a> {
     pub depth: u32,
     /// Links found on the page (0 if not scanned).
     pub links: usize,
+    /// nginx's cache status for this response (`HIT`, `MISS`, …, `NONE`).
+    pub cache: &'a str,
 }
 
 /// Which hosts the crawl may visit.
@@ -566,6 +568,7 @@ impl Crawl {
             redirects: resp.redirects,
             depth: item.depth,
             links: nlinks,
+            cache: self.warm.last_status().as_str(),
         };
         self.reporter.page(&event, self.frontier.len());
         if let Some(links) = resp.links {

@@ -22,6 +22,7 @@ pub fn page(p: &PageEvent<'_>) -> Value {
         "redirects": p.redirects,
         "depth": p.depth,
         "links": p.links,
+        "cache": p.cache,
     })
 }
 

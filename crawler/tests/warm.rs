@@ -99,6 +99,19 @@ fn json_summary_carries_counts_and_verify() {
     assert_eq!(missing.len(), 3, "{v}");
     assert!(missing[0].ends_with("/bypass/"), "{missing:?}");
     assert!(v["concurrency_peak"].as_u64().unwrap() >= 1);
+    // Every page event carries its own cache status.
+    let out = String::from_utf8_lossy(&o.stdout);
+    let pages: Vec<serde_json::Value> = out
+        .lines()
+        .filter(|l| l.contains("\"event\":\"page\""))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let bypass = pages
+        .iter()
+        .find(|p| p["url"].as_str().unwrap().ends_with("/bypass/"))
+        .unwrap();
+    assert_eq!(bypass["cache"], "BYPASS");
+    assert_eq!(pages.iter().filter(|p| p["cache"] == "MISS").count(), 7);
 }
 
 #[test]

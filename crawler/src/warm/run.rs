@@ -13,6 +13,7 @@ use url::Url;
 
 use super::adaptive::{self, Controller, LoadGate, Outcome};
 use super::cache_index::{replay_scan, CacheIndex, KeyRequest, KeyTemplate, Levels, DEFAULT_KEY};
+use super::cache_status::CacheStatus;
 use super::connect_to::{nodes_for, ConnectTo};
 use super::session::Session;
 use super::vary::{variants, Variant, VariantSet};
@@ -346,6 +347,7 @@ pub struct WarmRun {
     load_checked: Option<Instant>,
     load_paused: bool,
     local_site: Option<bool>,
+    last_status: CacheStatus,
 }
 
 /// Turns header pairs of a reqwest map into `(&str, &str)`.
@@ -398,6 +400,7 @@ impl WarmRun {
             load_checked: None,
             load_paused: false,
             local_site: None,
+            last_status: CacheStatus::Absent,
             cfg: w,
         })
     }
@@ -482,6 +485,7 @@ impl WarmRun {
         let mut notes = Vec::new();
         let pairs = header_pairs(&resp.headers);
         let obs = self.session.observe(&pairs, None);
+        self.last_status = obs.status;
         notes.extend(obs.warning);
         let code = resp.status.as_u16();
         if let Some(c) = &mut self.controller {
@@ -547,6 +551,11 @@ impl WarmRun {
             }
         }
         notes
+    }
+
+    /// The cache status of the page last passed to [`WarmRun::on_response`].
+    pub fn last_status(&self) -> CacheStatus {
+        self.last_status
     }
 
     /// Feeds a fetch that got no final response.
