@@ -334,6 +334,7 @@ fn adaptive_concurrency_backs_off_on_429_by_request_counts() {
         adaptive_429 <= 25,
         "adaptive got {adaptive_429} 429s for 41 pages\n{t}"
     );
+    eprintln!("429s: adaptive {adaptive_429}, fixed concurrency {fixed_429}");
 }
 
 #[test]

@@ -1,10 +1,13 @@
 //! `--connect-to HOST:PORT:ADDR:PORT`: warm each node behind a load balancer.
 //!
-//! Requests keep the public URL (so `Host`, SNI and the cache key are the site's) but the TCP
-//! connection goes to the given address, as curl's option of the same name does. `ADDR` must be
-//! an IP literal (`[...]` for IPv6): resolving it would reintroduce the DNS that the option is
-//! meant to bypass. An empty `HOST` or `PORT` matches any host or port. Repeating the option for
-//! the same `HOST:PORT` names several nodes; every URL is then warmed on each of them.
+//! The crawl itself goes to the public address (through the load balancer, as a visitor would);
+//! every page it finds is then requested once more from each matching node, with the public
+//! `Host` header so the node computes the site's cache key, as curl's option of the same name
+//! does. `ADDR` must be an IP literal (`[...]` for IPv6): resolving it would reintroduce the DNS
+//! that the option is meant to bypass. An empty `HOST` or `PORT` matches any host or port.
+//! Repeating the option for the same `HOST:PORT` names several nodes. Node requests are plain
+//! HTTP (nodes behind a TLS-terminating balancer usually are); an `https://` site gets a clear
+//! per-node error instead of a certificate for the wrong name.
 
 use std::collections::BTreeMap;
 use std::fmt;
