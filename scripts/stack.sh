@@ -188,7 +188,6 @@ catch_workers_output = yes
 php_admin_value[error_log] = $DIR/logs/php-error.log
 php_admin_flag[log_errors] = on
 php_admin_flag[display_errors] = off
-php_admin_value[opcache.enable] = 1
 FPM
 }
 
@@ -236,6 +235,11 @@ cmd_start() {
 
     # Workers of both servers need to traverse DIR; the cache and temp dirs are nginx's alone.
     chmod 0755 "$DIR"
+    local u
+    for u in "$NGINX_USER" "$SITE_USER"; do
+        setpriv --reuid="$u" --regid="$u" --clear-groups -- test -x "$DIR" ||
+            die "$u cannot reach $DIR: make every parent directory world-searchable (chmod o+x)"
+    done
     mkdir -p "$DIR/run" "$DIR/logs" "$DIR/tmp" "$DIR/cache" "$DIR/flags" "$DIR/site"
     chmod 0755 "$DIR/run" "$DIR/logs" "$DIR/flags" "$DIR/site"
     chown "$NGINX_USER:$NGINX_USER" "$DIR/cache" "$DIR/tmp"
