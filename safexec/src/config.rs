@@ -595,7 +595,10 @@ cache_root = /srv/cache/my site  siteb\r
         assert_eq!(loaded.config.limits.pids_max, Some(9));
         write(&path, "pids_max = 9\nnope = 1\n", 0o600, (0, 0));
         let e = load_from(&path).unwrap_err();
-        assert_eq!(e, format!("{}: line 2: unknown key \"nope\"", path.display()));
+        assert_eq!(
+            e,
+            format!("{}: line 2: unknown key \"nope\"", path.display())
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 
@@ -620,14 +623,26 @@ cache_root = /srv/cache/my site  siteb\r
         write(&path, "pids_max = 9\n", 0o644, (0, 0));
         let link = dir.join("link.conf");
         std::os::unix::fs::symlink(&path, &link).unwrap();
-        assert!(load_from(&link).unwrap().warning.unwrap().contains("symlink"));
+        assert!(load_from(&link)
+            .unwrap()
+            .warning
+            .unwrap()
+            .contains("symlink"));
         // A directory is not a configuration file.
         let sub = dir.join("sub.conf");
         std::fs::create_dir(&sub).unwrap();
-        assert!(load_from(&sub).unwrap().warning.unwrap().contains("not a regular file"));
+        assert!(load_from(&sub)
+            .unwrap()
+            .warning
+            .unwrap()
+            .contains("not a regular file"));
         // A writable directory could swap the file between runs.
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
-        assert!(load_from(&path).unwrap().warning.unwrap().contains("its directory"));
+        assert!(load_from(&path)
+            .unwrap()
+            .warning
+            .unwrap()
+            .contains("its directory"));
         std::fs::remove_dir_all(dir).unwrap();
     }
 
@@ -637,7 +652,9 @@ cache_root = /srv/cache/my site  siteb\r
         let path = dir.join("safexec.conf");
         let text = "# padding\n".repeat(8000);
         write(&path, &text, 0o644, (0, 0));
-        assert!(load_from(&path).unwrap_err().contains("larger than 65536 bytes"));
+        assert!(load_from(&path)
+            .unwrap_err()
+            .contains("larger than 65536 bytes"));
         std::fs::remove_dir_all(dir).unwrap();
     }
 
