@@ -27,7 +27,7 @@ say "Building safexec and cache-preload (release)"
 DIR=$(mktemp -d /tmp/npp-demo.XXXXXX)
 chmod 0755 "$DIR" # nginx's and PHP-FPM's workers traverse it
 cleanup() {
-    "$STACK" stop "$DIR" >/dev/null 2>&1 || true
+    "$STACK" stop "$DIR/stack" >/dev/null 2>&1 || true
     rm -rf "$DIR"
 }
 trap cleanup EXIT
