@@ -152,6 +152,11 @@ fn variants_warm_every_accept_encoding_and_the_mobile_agent() {
     }
     assert_eq!(seen, want);
     assert_eq!(s.hits_on("/vary/"), 8);
+    assert!(
+        text(&o).contains("variants: every page also requested as desktop/gzip, deflate, br; desktop/gzip, deflate; desktop/identity; mobile/gzip, deflate, br, zstd;"),
+        "{}",
+        text(&o)
+    );
     // Each variant is its own stored entry, as nginx keeps one per Vary value.
     let stored = s
         .state

@@ -128,7 +128,7 @@ pub struct NativeArgs {
     #[arg(long, value_name = "DIR")]
     pub replay_keys: Option<String>,
 
-    /// Connect to ADDR:PORT for HOST:PORT, keeping the public Host header; repeat to warm every node.
+    /// Also request every page of HOST:PORT from the node ADDR:PORT (an IP), with the public Host header; repeat per node.
     #[arg(long, value_name = "HOST:PORT:ADDR:PORT")]
     pub connect_to: Vec<String>,
 

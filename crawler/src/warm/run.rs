@@ -662,6 +662,17 @@ impl WarmRun {
             None
         };
         let mut lines = self.session.summary_lines(index_counts);
+        if !self.variants.is_empty() {
+            // The cache counts above include these extra requests.
+            let labels: Vec<&str> = self.variants.iter().map(|v| v.label.as_str()).collect();
+            lines.insert(
+                1,
+                format!(
+                    "variants: every page also requested as {}",
+                    labels.join("; ")
+                ),
+            );
+        }
         if let Some(c) = &self.controller {
             lines.push(format!(
                 "concurrency: adaptive, peak {} in flight (cap {})",
