@@ -210,3 +210,35 @@ fn vary_switch_makes_wget_warm_the_wrong_variant() {
     assert_eq!(v.hits, some.len(), "{v:?}");
     let _ = fs::remove_dir_all("/tmp/e2e-wget-pdir");
 }
+
+/// A server that cannot start fails `start` loudly, with the log tail, and leaves nothing running.
+#[test]
+fn stack_start_failure_shows_the_log_tail_and_leaves_nothing_running() {
+    require_root();
+    let dir = std::env::temp_dir().join(format!("e2e-failing-stack.{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir(&dir).unwrap();
+    let out = Command::new(e2e::workspace_root().join("scripts/stack.sh"))
+        .arg("start")
+        .arg(&dir)
+        .env("STACK_WORKERS", "0")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let running = Command::new("pgrep")
+        .args(["-f", &dir.to_string_lossy()])
+        .output()
+        .unwrap();
+    let _ = fs::remove_dir_all(&dir);
+    assert!(!out.status.success(), "start must fail");
+    assert!(err.contains("php-fpm failed to start"), "{err}");
+    assert!(
+        err.contains("pm.max_children must be a positive value"),
+        "log tail missing: {err}"
+    );
+    assert!(
+        running.stdout.is_empty(),
+        "left running: {}",
+        String::from_utf8_lossy(&running.stdout)
+    );
+}
