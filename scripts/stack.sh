@@ -47,7 +47,7 @@ CHROME_ACCEPT='text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,
 
 die() { echo "$ME: $*" >&2; exit 1; }
 usage() {
-    sed -n '3,20p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
