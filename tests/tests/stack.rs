@@ -98,10 +98,13 @@ fn stack_runs_nginx_and_php_as_different_users_and_tears_down() {
     assert!(String::from_utf8_lossy(&html.stdout)
         .contains(&format!("href=\"{}shop/\"", stack.base_url())));
 
+    let mut all = vec![nginx, fpm];
+    all.extend(pids_of_children(nginx));
+    all.extend(pids_of_children(fpm));
     drop(stack);
     std::thread::sleep(Duration::from_millis(100));
-    assert!(!alive(nginx), "nginx still runs after Drop");
-    assert!(!alive(fpm), "php-fpm still runs after Drop");
+    let left: Vec<u32> = all.into_iter().filter(|&p| alive(p)).collect();
+    assert!(left.is_empty(), "still running after Drop: {left:?}");
     assert!(!dir.exists(), "stack dir left behind");
 }
 
