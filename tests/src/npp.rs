@@ -75,6 +75,20 @@ pub fn preload_all_args(
     a
 }
 
+/// The arguments of NPP's 300 ms start test (command A, §1.6): `--quiet`, `--no-cache`, the
+/// fixed `--read-timeout=60`, and no `--no-verbose`.
+pub fn start_test_args(site_url: &str, host: &str, reject_regex: &str) -> Vec<String> {
+    let mut a = preload_all_args(site_url, host, UA_DESKTOP, "/tmp", "0");
+    a[0] = "--quiet".into();
+    a.insert(4, "--no-cache".into());
+    for s in a.iter_mut() {
+        if s.starts_with("--reject-regex=") {
+            *s = format!("--reject-regex={reject_regex}");
+        }
+    }
+    a
+}
+
 /// The arguments of NPP's single-URL preload (command C, §1.8).
 pub fn preload_single_args(url: &str, host: &str, ua: &str, pdir: &str) -> Vec<String> {
     let mut a = preload_all_args(url, host, ua, pdir, "0");

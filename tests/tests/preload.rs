@@ -385,3 +385,64 @@ fn cache_index_names_files_that_exist() {
         stack.cache_dir().join(rel).to_string_lossy()
     );
 }
+
+/// NPP's 300 ms start test (§2.2): `proc_open('exec <safexec> cache-preload --quiet … --no-cache
+/// …')`, wait 300 ms, `proc_get_status`. A valid configuration must still run then; a bad
+/// "Exclude Endpoints" regex must already have exited non-zero.
+#[test]
+fn npp_start_test_valid_runs_past_300ms_and_bad_regex_fails_fast() {
+    let stack = Stack::start();
+    let sh = SiteShell::new(stack.site_user());
+    let sx = e2e::sh_quote(&bins().safexec.to_string_lossy());
+    let run = |regex: &str| {
+        let args = npp::start_test_args(stack.base_url(), stack.host(), regex);
+        let quoted: Vec<String> = args.iter().map(|a| e2e::sh_quote(a)).collect();
+        let script = format!("exec {sx} cache-preload {}", quoted.join(" "));
+        let mut cmd = sh.command(&script);
+        cmd.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn start test");
+        std::thread::sleep(Duration::from_millis(300));
+        let status = child.try_wait().expect("try_wait");
+        (child, status)
+    };
+
+    let (mut child, status) = run(npp::REJECT_REGEX);
+    assert!(
+        status.is_none(),
+        "a valid crawl exited within 300 ms: {status:?}"
+    );
+    let pid = child.id();
+    assert!(
+        wait_comm(pid, "cache-preload", Duration::from_secs(2)),
+        "exec in place: PID {pid} is not the crawler"
+    );
+    // The plugin then stops the test process: `safexec --kill=<pid>`.
+    let (code, out) = sh.safexec_kill(pid);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("Killed PID {pid}")), "{out:?}");
+    let st = child.wait().expect("wait");
+    assert!(!st.success());
+
+    let (mut child, status) = run("(unclosed");
+    let st = match status {
+        Some(st) => st,
+        None => {
+            let _ = child.kill();
+            panic!("a bad reject regex did not exit within 300 ms");
+        }
+    };
+    let mut err = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(!st.success(), "bad regex must exit non-zero");
+    assert!(
+        !err.trim().is_empty() && err.lines().count() <= 3,
+        "one clear error line: {err:?}"
+    );
+}
