@@ -154,7 +154,11 @@ impl Fetcher {
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(cfg.connect_timeout)
             .read_timeout(cfg.read_timeout)
-            .pool_max_idle_per_host(cfg.concurrency.max(1))
+            // Adaptive concurrency may run up to its cap: keep that many connections alive.
+            .pool_max_idle_per_host(
+                cfg.concurrency
+                    .max(cfg.warm.adaptive.as_ref().map_or(1, |a| a.max_concurrency)),
+            )
             .pool_idle_timeout(Duration::from_secs(30))
             .tcp_nodelay(true)
             .http1_title_case_headers()
