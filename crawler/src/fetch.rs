@@ -147,42 +147,56 @@ impl reqwest::dns::Resolve for TimeoutResolver {
     }
 }
 
+/// The client settings every request of a run shares: manual redirects (each hop is normalized by
+/// the crawler), the run's timeouts and TLS choice, and no proxy from the environment.
+pub(crate) fn client_builder(cfg: &Config) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(cfg.connect_timeout)
+        .read_timeout(cfg.read_timeout)
+        .pool_idle_timeout(Duration::from_secs(30))
+        .tcp_nodelay(true)
+        .http1_title_case_headers()
+        .danger_accept_invalid_certs(!cfg.check_certificate)
+        // Proxies only when asked for: safexec clears the environment
+        // anyway, and a stray http_proxy must not redirect a warm-up.
+        .no_proxy()
+}
+
+/// Adds the run's explicit HTTP and HTTPS proxies to `b`.
+pub(crate) fn with_proxies(
+    mut b: reqwest::ClientBuilder,
+    cfg: &Config,
+) -> Result<reqwest::ClientBuilder, Error> {
+    if let Some(p) = &cfg.proxies.http {
+        b = b.proxy(
+            reqwest::Proxy::http(p.as_str())
+                .map_err(|e| Error::usage(format!("invalid proxy '{p}': {e}")))?,
+        );
+    }
+    if let Some(p) = &cfg.proxies.https {
+        b = b.proxy(
+            reqwest::Proxy::https(p.as_str())
+                .map_err(|e| Error::usage(format!("invalid proxy '{p}': {e}")))?,
+        );
+    }
+    Ok(b)
+}
+
 impl Fetcher {
     /// Build the client from the run configuration.
     pub fn new(cfg: &Config) -> Result<Self, Error> {
-        let mut b = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(cfg.connect_timeout)
-            .read_timeout(cfg.read_timeout)
+        let b = client_builder(cfg)
             // Adaptive concurrency may run up to its cap: keep that many connections alive.
             .pool_max_idle_per_host(
                 cfg.concurrency
                     .max(cfg.warm.adaptive.as_ref().map_or(1, |a| a.max_concurrency)),
             )
-            .pool_idle_timeout(Duration::from_secs(30))
-            .tcp_nodelay(true)
-            .http1_title_case_headers()
-            .danger_accept_invalid_certs(!cfg.check_certificate)
             .dns_resolver(Arc::new(TimeoutResolver {
                 timeout: cfg.dns_timeout,
                 prefer_ipv4: cfg.prefer_ipv4,
-            }))
-            // Proxies only when asked for: safexec clears the environment
-            // anyway, and a stray http_proxy must not redirect a warm-up.
-            .no_proxy();
-        if let Some(p) = &cfg.proxies.http {
-            b = b.proxy(
-                reqwest::Proxy::http(p.as_str())
-                    .map_err(|e| Error::usage(format!("invalid proxy '{p}': {e}")))?,
-            );
-        }
-        if let Some(p) = &cfg.proxies.https {
-            b = b.proxy(
-                reqwest::Proxy::https(p.as_str())
-                    .map_err(|e| Error::usage(format!("invalid proxy '{p}': {e}")))?,
-            );
-        }
-        let client = b
+            }));
+        let client = with_proxies(b, cfg)?
             .build()
             .map_err(|e| Error::internal(format!("cannot build HTTP client: {e}")))?;
         let mut headers = HeaderMap::new();

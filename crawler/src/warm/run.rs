@@ -18,7 +18,7 @@ use super::connect_to::{nodes_for, ConnectTo};
 use super::session::Session;
 use super::vary::{variants, Variant, VariantSet};
 use crate::cli::{Config, UA_DESKTOP, UA_MOBILE};
-use crate::fetch::{Failure, Response};
+use crate::fetch::{self, Failure, Response};
 use crate::Error;
 
 /// Warm-up settings of a run.
@@ -190,30 +190,13 @@ pub struct Probe {
 impl Probe {
     /// A client with the run's timeouts, proxy and TLS settings, connecting to `node` if given.
     pub fn new(cfg: &Config, node: Option<SocketAddr>) -> Result<Self, Error> {
-        let mut b = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(cfg.connect_timeout)
-            .read_timeout(cfg.read_timeout)
-            .pool_idle_timeout(Duration::from_secs(30))
-            .tcp_nodelay(true)
-            .http1_title_case_headers()
-            .danger_accept_invalid_certs(!cfg.check_certificate)
-            .no_proxy();
+        let b = fetch::client_builder(cfg);
         // A node connection bypasses any proxy: the point is to reach that node.
-        if node.is_none() {
-            if let Some(p) = &cfg.proxies.http {
-                b = b.proxy(
-                    reqwest::Proxy::http(p.as_str())
-                        .map_err(|e| Error::usage(format!("invalid proxy '{p}': {e}")))?,
-                );
-            }
-            if let Some(p) = &cfg.proxies.https {
-                b = b.proxy(
-                    reqwest::Proxy::https(p.as_str())
-                        .map_err(|e| Error::usage(format!("invalid proxy '{p}': {e}")))?,
-                );
-            }
-        }
+        let b = if node.is_none() {
+            fetch::with_proxies(b, cfg)?
+        } else {
+            b
+        };
         let client = b
             .build()
             .map_err(|e| Error::internal(format!("cannot build HTTP client: {e}")))?;
