@@ -647,48 +647,35 @@ mod tests {
     }
 
     /// The exact preload command of NPP (npp-usage.md §1.7), as split by the shell.
-    const NPP_PRELOAD: &[&str] = &[
-        "--no-verbose",
-        "--recursive",
-        "-l",
-        "inf",
-        "--no-config",
-        "--no-cookies",
-        "--delete-after",
-        "--no-dns-cache",
-        "--no-check-certificate",
-        "--prefer-family=IPv4",
-        "--retry-on-http-error=503,429",
-        "--waitretry=10",
-        "--dns-timeout=10",
-        "--connect-timeout=5",
-        "--read-timeout=60",
-        "--tries=2",
-        "--ignore-case",
-        "-e",
-        "robots=off",
-        "-e",
-        "use_proxy=no",
-        "-e",
-        "http_proxy=http://127.0.0.1:3434",
-        "-e",
-        "https_proxy=http://127.0.0.1:3434",
-        "-P",
-        "/tmp",
-        "--limit-rate=1280k",
-        "--wait=0",
-        "--reject-regex=/wp-admin/|/wp-json/|sitemap.*\\.xml",
-        "--reject=bmp,css,gif,ico,jpg,js,png,svg,webp",
-        "--domains=example.com,www.example.com",
-        "--header=Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
-        "--user-agent=Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0",
-        "--",
-        "https://example.com",
-    ];
+    fn npp_preload() -> Vec<&'static str> {
+        let mut v: Vec<&'static str> = include_str!("../../tests/fixtures/npp-preload-fixed.args")
+            .lines()
+            .collect();
+        v.extend_from_slice(&[
+            "-e",
+            "use_proxy=no",
+            "-e",
+            "http_proxy=http://127.0.0.1:3434",
+            "-e",
+            "https_proxy=http://127.0.0.1:3434",
+            "-P",
+            "/tmp",
+            "--limit-rate=1280k",
+            "--wait=0",
+            "--reject-regex=/wp-admin/|/wp-json/|sitemap.*\\.xml",
+            "--reject=bmp,css,gif,ico,jpg,js,png,svg,webp",
+            "--domains=example.com,www.example.com",
+            "--header=Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+            "--user-agent=Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0",
+            "--",
+            "https://example.com",
+        ]);
+        v
+    }
 
     #[test]
     fn npp_command_lines_pass() {
-        let c = ok(Tool::Wget, NPP_PRELOAD);
+        let c = ok(Tool::Wget, &npp_preload());
         assert_eq!(
             c.tmp_slots,
             vec![TmpSlot {
@@ -724,7 +711,7 @@ mod tests {
             ],
         );
         // The same flags through the crawler's wget dialect.
-        ok(Tool::CachePreload, NPP_PRELOAD);
+        ok(Tool::CachePreload, &npp_preload());
         ok(
             Tool::CachePreload,
             &[

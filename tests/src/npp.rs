@@ -31,37 +31,19 @@ pub fn preload_all_args(
         .strip_prefix("www.")
         .unwrap_or(host)
         .to_ascii_lowercase();
-    let mut a: Vec<String> = [
-        "--no-verbose",
-        "--recursive",
-        "-l",
-        "inf",
-        "--no-config",
-        "--no-cookies",
-        "--delete-after",
-        "--no-dns-cache",
-        "--no-check-certificate",
-        "--prefer-family=IPv4",
-        "--retry-on-http-error=503,429",
-        "--waitretry=10",
-        "--dns-timeout=10",
-        "--connect-timeout=5",
-        "--read-timeout=60",
-        "--tries=2",
-        "--ignore-case",
-        "-e",
-        "robots=off",
-        "-e",
-        "use_proxy=no",
-        "-e",
-        "http_proxy=http://127.0.0.1:3434",
-        "-e",
-        "https_proxy=http://127.0.0.1:3434",
-        "-P",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut a: Vec<String> = include_str!("../fixtures/npp-preload-fixed.args")
+        .lines()
+        .chain([
+            "-e",
+            "use_proxy=no",
+            "-e",
+            "http_proxy=http://127.0.0.1:3434",
+            "-e",
+            "https_proxy=http://127.0.0.1:3434",
+            "-P",
+        ])
+        .map(str::to_owned)
+        .collect();
     a.push(pdir.to_owned());
     a.push("--limit-rate=5120k".into());
     a.push(format!("--wait={wait}"));

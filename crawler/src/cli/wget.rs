@@ -452,26 +452,11 @@ mod tests {
 
     /// Command B of npp-usage.md §1.7, argument for argument.
     fn npp_b() -> Vec<&'static str> {
-        vec![
-            "--no-verbose",
-            "--recursive",
-            "-l",
-            "inf",
-            "--no-config",
-            "--no-cookies",
-            "--delete-after",
-            "--no-dns-cache",
-            "--no-check-certificate",
-            "--prefer-family=IPv4",
-            "--retry-on-http-error=503,429",
-            "--waitretry=10",
-            "--dns-timeout=10",
-            "--connect-timeout=5",
-            "--read-timeout=60",
-            "--tries=2",
-            "--ignore-case",
-            "-e",
-            "robots=off",
+        let mut v: Vec<&'static str> =
+            include_str!("../../../tests/fixtures/npp-preload-fixed.args")
+                .lines()
+                .collect();
+        v.extend_from_slice(&[
             "-e",
             "use_proxy=yes",
             "-e",
@@ -489,7 +474,8 @@ mod tests {
             "--user-agent=Mozilla/5.0 (NPP)",
             "--",
             "https://example.com",
-        ]
+        ]);
+        v
     }
 
     #[test]

@@ -318,28 +318,13 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// The fixed first arguments of NPP's command B (npp-usage.md §1.7), shared by every crate's tests.
+const NPP_PRELOAD_FIXED: &str = include_str!("../../../tests/fixtures/npp-preload-fixed.args");
+
 /// NPP command B (npp-usage.md §1.7) for `url`, with `extra` flags before `--`.
 pub fn npp_command_b<'a>(extra: &[&'a str], url: &'a str) -> Vec<&'a str> {
-    let mut v = vec![
-        "--no-verbose",
-        "--recursive",
-        "-l",
-        "inf",
-        "--no-config",
-        "--no-cookies",
-        "--delete-after",
-        "--no-dns-cache",
-        "--no-check-certificate",
-        "--prefer-family=IPv4",
-        "--retry-on-http-error=503,429",
-        "--waitretry=10",
-        "--dns-timeout=10",
-        "--connect-timeout=5",
-        "--read-timeout=60",
-        "--tries=2",
-        "--ignore-case",
-        "-e",
-        "robots=off",
+    let mut v: Vec<&'a str> = NPP_PRELOAD_FIXED.lines().collect();
+    v.extend_from_slice(&[
         "-e",
         "use_proxy=no",
         "-e",
@@ -355,7 +340,7 @@ pub fn npp_command_b<'a>(extra: &[&'a str], url: &'a str) -> Vec<&'a str> {
         "--domains=127.0.0.1",
         "--header=Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
         "--user-agent=Mozilla/5.0 (Windows NT 10.0; Win64; x64) NPP-test",
-    ];
+    ]);
     v.extend_from_slice(extra);
     v.push("--");
     v.push(url);
