@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test of the project: system packages (once), formatting, lints, unit, integration,
+# Runs every test of the project: system packages (once), formatting, lints, docs, unit, integration,
 # setuid and end-to-end tests, then a short run of every fuzz target.
 # Needs root: the setuid tests chown binaries to root and the end-to-end tests start nginx and PHP-FPM.
 set -euo pipefail
@@ -17,6 +17,8 @@ echo "== cargo fmt --check"
 cargo fmt --all --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+echo "== cargo doc (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --document-private-items --quiet
 echo "== cargo test"
 cargo test --workspace --no-fail-fast
 echo "== fuzz smoke"

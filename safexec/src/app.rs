@@ -84,7 +84,7 @@ fn report(e: &Error, argv0: &OsStr) {
 pub struct Job {
     /// Native wrappers and the tool.
     pub prelude: Prelude,
-    /// The tool token as the caller wrote it (the tool's argv[0]).
+    /// The tool token as the caller wrote it (the tool's `argv[0]`).
     pub tool_token: OsString,
     /// The checked tool arguments.
     pub checked: Checked,

@@ -22,7 +22,7 @@ pub enum Action {
     Run(Vec<OsString>),
 }
 
-/// Decides the action from the full argv (argv[0] included; it may be missing or empty).
+/// Decides the action from the full argv (`argv[0]` included; it may be missing or empty).
 pub fn dispatch(argv: &[OsString]) -> Action {
     // Row 1 before row 2: `-v` with extra arguments still prints the version.
     let Some(a1) = argv.get(1) else {

@@ -26,7 +26,7 @@ pub struct Target {
 /// What the tool is executed with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Exec {
-    /// argv (argv[0] is the caller's name for the tool).
+    /// argv (`argv[0]` is the caller's name for the tool).
     pub argv: Vec<CString>,
     /// The complete environment.
     pub envp: Vec<CString>,

@@ -1,4 +1,4 @@
-//! The crate's one error type; [`crate::run`] prints it in exactly one place.
+//! The crate's one error type; [`crate::app::main`] prints it in exactly one place.
 #![forbid(unsafe_code)]
 
 /// Why safexec stops without executing a tool. Every variant exits 1.

@@ -1,7 +1,7 @@
 //! Setuid-root mode: choose the job identity, then hand over to the drop pipeline.
 //!
 //! This file is the single call site of the confinement interface (`crate::confine`), inside
-//! [`RealSteps`]; the order of the calls is fixed by [`crate::drop::run`].
+//! `RealSteps`; the order of the calls is fixed by [`crate::drop::run`].
 #![forbid(unsafe_code)]
 
 use std::ffi::OsStr;

@@ -546,7 +546,7 @@ impl SiteShell {
     }
 }
 
-/// A process's state letter from /proc/<pid>/stat, `None` once it is gone.
+/// A process's state letter from `/proc/<pid>/stat`, `None` once it is gone.
 pub fn proc_state(pid: u32) -> Option<char> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     stat.rsplit_once(") ")
@@ -570,7 +570,7 @@ pub fn wait_gone(pid: u32, limit: Duration) {
     }
 }
 
-/// The first value of a `Name:` line of /proc/<pid>/status.
+/// The first value of a `Name:` line of `/proc/<pid>/status`.
 pub fn proc_status_field(pid: u32, field: &str) -> Option<String> {
     let s = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     s.lines()
