@@ -96,6 +96,27 @@ pub struct Failure {
     pub elapsed: Duration,
 }
 
+impl Failure {
+    /// A failure of the fetch of `requested` that began at `started`, while fetching `at`.
+    fn new(
+        requested: &Target,
+        at: &Target,
+        kind: FailKind,
+        message: String,
+        tries: u32,
+        started: Instant,
+    ) -> Self {
+        Failure {
+            requested: requested.clone(),
+            at: at.url.clone(),
+            kind,
+            message,
+            tries,
+            elapsed: started.elapsed(),
+        }
+    }
+}
+
 /// Settings for the fetcher, taken from [`Config`].
 #[derive(Debug, Clone)]
 pub struct FetchSettings {
@@ -242,14 +263,14 @@ impl Fetcher {
             let (resp, ttfb, tries) = match self.send_with_retries(&cur).await {
                 Ok(r) => r,
                 Err((message, tries)) => {
-                    return Err(Failure {
-                        requested: target.clone(),
-                        at: cur.url.clone(),
-                        kind: FailKind::Network,
+                    return Err(Failure::new(
+                        target,
+                        &cur,
+                        FailKind::Network,
                         message,
                         tries,
-                        elapsed: start.elapsed(),
-                    })
+                        start,
+                    ))
                 }
             };
             let status = resp.status();
@@ -258,14 +279,8 @@ impl Fetcher {
                     let loc = String::from_utf8_lossy(loc.as_bytes()).into_owned();
                     drain(resp).await;
                     redirects += 1;
-                    let fail = |kind, message: String| Failure {
-                        requested: target.clone(),
-                        at: cur.url.clone(),
-                        kind,
-                        message,
-                        tries,
-                        elapsed: start.elapsed(),
-                    };
+                    let fail =
+                        |kind, message| Failure::new(target, &cur, kind, message, tries, start);
                     if redirects > self.settings.max_redirect {
                         return Err(fail(
                             FailKind::TooManyRedirects,
@@ -331,14 +346,14 @@ impl Fetcher {
             };
             let (bytes, sink, err) = self.read_body(resp, sink).await;
             if let Some(message) = err {
-                return Err(Failure {
-                    requested: target.clone(),
-                    at: cur.url.clone(),
-                    kind: FailKind::Network,
+                return Err(Failure::new(
+                    target,
+                    &cur,
+                    FailKind::Network,
                     message,
                     tries,
-                    elapsed: start.elapsed(),
-                });
+                    start,
+                ));
             }
             let (links, body) = match sink {
                 Sink::Discard => (None, None),
