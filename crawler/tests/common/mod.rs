@@ -78,20 +78,27 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn start(handler: impl Fn(&Req) -> Resp + Send + Sync + 'static) -> Server {
+    /// Binds 127.0.0.1:0 and runs `conn` on its own thread for every accepted connection,
+    /// with the shared request log.
+    fn listen(conn: impl Fn(TcpStream, Arc<Mutex<Vec<Req>>>) + Send + Sync + 'static) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().unwrap();
         let log: Arc<Mutex<Vec<Req>>> = Arc::default();
-        let handler: Handler = Arc::new(handler);
         let log2 = log.clone();
+        let conn = Arc::new(conn);
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
-                let (h, l) = (handler.clone(), log2.clone());
-                std::thread::spawn(move || serve_tcp(stream, h, l));
+                let (c, l) = (conn.clone(), log2.clone());
+                std::thread::spawn(move || c(stream, l));
             }
         });
         Server { addr, log }
+    }
+
+    pub fn start(handler: impl Fn(&Req) -> Resp + Send + Sync + 'static) -> Server {
+        let handler: Handler = Arc::new(handler);
+        Server::listen(move |stream, log| serve_tcp(stream, handler.clone(), log))
     }
 
     /// An HTTPS server with the self-signed test certificate
@@ -111,87 +118,64 @@ impl Server {
                 .with_single_cert(certs, key)
                 .unwrap(),
         );
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().unwrap();
-        let log: Arc<Mutex<Vec<Req>>> = Arc::default();
         let handler: Handler = Arc::new(handler);
-        let log2 = log.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { continue };
-                let (h, l, c) = (handler.clone(), log2.clone(), config.clone());
-                std::thread::spawn(move || {
-                    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-                    let conn = rustls::ServerConnection::new(c).unwrap();
-                    serve(rustls::StreamOwned::new(conn, stream), h, l)
-                });
-            }
-        });
-        Server { addr, log }
+        Server::listen(move |stream, log| {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+            let conn = rustls::ServerConnection::new(config.clone()).unwrap();
+            serve(rustls::StreamOwned::new(conn, stream), handler.clone(), log)
+        })
     }
 
     /// An HTTP proxy that records request lines and tunnels every CONNECT
     /// to `upstream` (whatever host was asked for).
     pub fn start_connect_proxy(upstream: SocketAddr) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().unwrap();
-        let log: Arc<Mutex<Vec<Req>>> = Arc::default();
-        let log2 = log.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(client) = stream else { continue };
-                let l = log2.clone();
-                std::thread::spawn(move || {
-                    let mut reader = BufReader::new(client.try_clone().unwrap());
-                    let mut line = Vec::new();
-                    if reader.read_until(b'\n', &mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    while line.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-                        line.pop();
-                    }
-                    let mut headers = Vec::new();
-                    loop {
-                        let mut h = String::new();
-                        if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        let h = h.trim_end().to_string();
-                        if h.is_empty() {
-                            break;
-                        }
-                        if let Some((n, v)) = h.split_once(':') {
-                            headers.push((n.trim().to_ascii_lowercase(), v.trim().to_string()));
-                        }
-                    }
-                    let target = line.split(|b| *b == b' ').nth(1).unwrap_or(&[]).to_vec();
-                    l.lock().unwrap().push(Req {
-                        line: line.clone(),
-                        target,
-                        headers,
-                    });
-                    let mut client = client;
-                    if !line.starts_with(b"CONNECT ") {
-                        let _ = client.write_all(
-                            b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n",
-                        );
-                        return;
-                    }
-                    let up = TcpStream::connect(upstream).unwrap();
-                    let _ = client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
-                    let (mut c2, mut u2) = (client.try_clone().unwrap(), up.try_clone().unwrap());
-                    // Bytes the BufReader already pulled from the client.
-                    let pending = reader.buffer().to_vec();
-                    let mut up_w = up;
-                    let _ = up_w.write_all(&pending);
-                    std::thread::spawn(move || {
-                        let _ = std::io::copy(&mut u2, &mut c2);
-                    });
-                    let _ = std::io::copy(&mut reader.into_inner(), &mut up_w);
-                });
+        Server::listen(move |client, l| {
+            let mut reader = BufReader::new(client.try_clone().unwrap());
+            let mut line = Vec::new();
+            if reader.read_until(b'\n', &mut line).unwrap_or(0) == 0 {
+                return;
             }
-        });
-        Server { addr, log }
+            while line.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                line.pop();
+            }
+            let mut headers = Vec::new();
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                    return;
+                }
+                let h = h.trim_end().to_string();
+                if h.is_empty() {
+                    break;
+                }
+                if let Some((n, v)) = h.split_once(':') {
+                    headers.push((n.trim().to_ascii_lowercase(), v.trim().to_string()));
+                }
+            }
+            let target = line.split(|b| *b == b' ').nth(1).unwrap_or(&[]).to_vec();
+            l.lock().unwrap().push(Req {
+                line: line.clone(),
+                target,
+                headers,
+            });
+            let mut client = client;
+            if !line.starts_with(b"CONNECT ") {
+                let _ = client
+                    .write_all(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n");
+                return;
+            }
+            let up = TcpStream::connect(upstream).unwrap();
+            let _ = client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+            let (mut c2, mut u2) = (client.try_clone().unwrap(), up.try_clone().unwrap());
+            // Bytes the BufReader already pulled from the client.
+            let pending = reader.buffer().to_vec();
+            let mut up_w = up;
+            let _ = up_w.write_all(&pending);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut u2, &mut c2);
+            });
+            let _ = std::io::copy(&mut reader.into_inner(), &mut up_w);
+        })
     }
 
     pub fn url(&self, path: &str) -> String {
