@@ -259,6 +259,12 @@ impl Output {
     pub fn stderr_str(&self) -> String {
         String::from_utf8_lossy(&self.stderr).into_owned()
     }
+    /// Asserts safexec refused (exit 1) and the probe tool never ran (it prints `pid=`).
+    #[track_caller]
+    pub fn assert_refused_without_running(&self, case: &dyn std::fmt::Debug) {
+        assert_eq!(self.status, 1, "{case:?}: {self}");
+        assert!(!self.stdout_str().contains("pid="), "{case:?} ran: {self}");
+    }
 }
 
 impl std::fmt::Display for Output {
