@@ -485,10 +485,11 @@ impl Crawl {
     pub async fn crawl(&mut self) {
         let mut inflight: FuturesUnordered<FetchFuture> = FuturesUnordered::new();
         let site = self.frontier_site();
+        if let Some(s) = &site {
+            self.warm.prepare_load_gate(s).await;
+        }
         loop {
-            let paused = site
-                .as_ref()
-                .is_some_and(|s| self.warm.load_paused(Instant::now(), s));
+            let paused = site.is_some() && self.warm.load_paused(Instant::now());
             if paused {
                 if inflight.is_empty() && !self.frontier.is_empty() {
                     // --max-load: nothing in flight and the machine is busy; look again shortly.

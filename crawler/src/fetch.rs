@@ -13,7 +13,6 @@
 //! is normalized and host-checked and `Accept-Encoding` is never rewritten.
 
 use std::io::{self, Write};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -146,32 +145,16 @@ pub struct Fetcher {
     settings: Arc<FetchSettings>,
 }
 
-struct TimeoutResolver {
-    timeout: Duration,
-    prefer_ipv4: bool,
-}
-
-impl reqwest::dns::Resolve for TimeoutResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let host = name.as_str().to_string();
-        let (timeout, prefer_ipv4) = (self.timeout, self.prefer_ipv4);
-        Box::pin(async move {
-            let found = tokio::time::timeout(timeout, tokio::net::lookup_host((host.as_str(), 0)))
-                .await
-                .map_err(|_| format!("DNS lookup of {host} timed out"))??;
-            let mut addrs: Vec<SocketAddr> = found.collect();
-            if prefer_ipv4 {
-                addrs.sort_by_key(|a| !a.is_ipv4());
-            }
-            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
-        })
-    }
-}
-
 /// The client settings every request of a run shares: manual redirects (each hop is normalized by
-/// the crawler), the run's timeouts and TLS choice, and no proxy from the environment.
+/// the crawler), the run's timeouts and TLS choice, no proxy from the environment, and host names
+/// resolved by [`crate::dns`] rather than NSS.
 pub(crate) fn client_builder(cfg: &Config) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
+        .dns_resolver(Arc::new(crate::dns::ReqwestResolver {
+            resolver: crate::dns::Resolver::default(),
+            timeout: cfg.dns_timeout,
+            prefer_ipv4: cfg.prefer_ipv4,
+        }))
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(cfg.connect_timeout)
         .read_timeout(cfg.read_timeout)
@@ -212,11 +195,7 @@ impl Fetcher {
             .pool_max_idle_per_host(
                 cfg.concurrency
                     .max(cfg.warm.adaptive.as_ref().map_or(1, |a| a.max_concurrency)),
-            )
-            .dns_resolver(Arc::new(TimeoutResolver {
-                timeout: cfg.dns_timeout,
-                prefer_ipv4: cfg.prefer_ipv4,
-            }));
+            );
         let client = with_proxies(b, cfg)?
             .build()
             .map_err(|e| Error::internal(format!("cannot build HTTP client: {e}")))?;

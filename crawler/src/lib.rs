@@ -10,6 +10,7 @@
 
 pub mod cli;
 pub mod crawl;
+pub mod dns;
 mod error;
 pub mod fetch;
 pub mod frontier;

@@ -443,8 +443,16 @@ impl WarmRun {
         Extras(plans)
     }
 
+    /// Resolves the site once so that [`WarmRun::load_paused`] knows whether the load it reads
+    /// is the site's own (`--max-load` only applies to a site on this machine).
+    pub async fn prepare_load_gate(&mut self, site: &Url) {
+        if self.cfg.max_load.is_some() && self.local_site.is_none() {
+            self.local_site = Some(site_is_local(site).await);
+        }
+    }
+
     /// Whether the load gate holds new requests now (re-reads the load at most once a second).
-    pub fn load_paused(&mut self, now: Instant, site: &Url) -> bool {
+    pub fn load_paused(&mut self, now: Instant) -> bool {
         let Some(max) = self.cfg.max_load else {
             return false;
         };
@@ -455,7 +463,7 @@ impl WarmRun {
             return self.load_paused;
         }
         self.load_checked = Some(now);
-        let local = *self.local_site.get_or_insert_with(|| site_is_local(site));
+        let local = self.local_site.unwrap_or(false);
         self.load_paused = local
             && LoadGate::read_load(std::path::Path::new("/proc/loadavg"))
                 .is_ok_and(|l| LoadGate { max_load: max }.should_pause(l));
@@ -683,15 +691,11 @@ impl WarmRun {
     }
 }
 
-fn site_is_local(site: &Url) -> bool {
-    use std::net::ToSocketAddrs;
-    let host = site
-        .host_str()
-        .unwrap_or("")
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    let port = site.port_or_known_default().unwrap_or(80);
-    (host, port)
-        .to_socket_addrs()
-        .is_ok_and(|mut a| a.any(|a| adaptive::is_local(a.ip())))
+/// Whether `site` is served by this machine (the host resolves to an address bound here).
+async fn site_is_local(site: &Url) -> bool {
+    let host = site.host_str().unwrap_or("");
+    crate::dns::Resolver::default()
+        .lookup(host)
+        .await
+        .is_ok_and(|ips| ips.into_iter().any(adaptive::is_local))
 }
