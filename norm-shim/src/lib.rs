@@ -48,6 +48,8 @@ use std::str::FromStr;
 
 pub use url::Url;
 
+pub mod wire;
+
 /// How the case of `%xx` triplets (and a few raw bytes) is treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Mode {
