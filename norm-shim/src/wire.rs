@@ -130,7 +130,9 @@ impl Pattern {
         let Some(url) = cmdline
             .split(|&b| b == 0)
             .take_while(|a| !a.is_empty())
-            .find(|a| starts_with_ignore_case(a, b"http://") || starts_with_ignore_case(a, b"https://"))
+            .find(|a| {
+                starts_with_ignore_case(a, b"http://") || starts_with_ignore_case(a, b"https://")
+            })
         else {
             return;
         };
@@ -244,14 +246,7 @@ pub fn would_change(span: &[u8], how: Recase<'_>) -> bool {
 
 /// Methods that never carry a body from wget or curl; after any other method's headers the
 /// stream stops holding bytes back, since a body could look like the start of a request line.
-const BODYLESS: [&[u8]; 6] = [
-    b"GET",
-    b"HEAD",
-    b"DELETE",
-    b"OPTIONS",
-    b"TRACE",
-    b"CONNECT",
-];
+const BODYLESS: [&[u8]; 6] = [b"GET", b"HEAD", b"DELETE", b"OPTIONS", b"TRACE", b"CONNECT"];
 
 /// Where the line scanner is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -714,11 +709,23 @@ mod tests {
 
     #[test]
     fn recase_matches_the_string_functions() {
-        for s in ["%e6%b0%b4", "%%41%zz%2/%4", "a%aF%Af%af", "%", "%e", "%e6", "x%2fy"] {
+        for s in [
+            "%e6%b0%b4",
+            "%%41%zz%2/%4",
+            "a%aF%Af%af",
+            "%",
+            "%e",
+            "%e6",
+            "x%2fy",
+        ] {
             assert_eq!(up(s), crate::upper_triplets(s), "{s}");
             let mut b = s.as_bytes().to_vec();
             recase_in_place(&mut b, Recase::Lower);
-            assert_eq!(String::from_utf8(b).unwrap(), crate::lower_triplets(s), "{s}");
+            assert_eq!(
+                String::from_utf8(b).unwrap(),
+                crate::lower_triplets(s),
+                "{s}"
+            );
         }
     }
 
@@ -737,7 +744,11 @@ mod tests {
         recase_in_place(&mut b, Recase::Repaint(&q));
         assert_eq!(&b, b"%4A%bc");
         // No path, an empty argument before the URL, or only a host: nothing learned.
-        for cmd in [&b"wget\0http://h\0"[..], b"wget\0\0http://h/%41\0", b"wget\0http://h#/%41\0"] {
+        for cmd in [
+            &b"wget\0http://h\0"[..],
+            b"wget\0\0http://h/%41\0",
+            b"wget\0http://h#/%41\0",
+        ] {
             let mut p = Pattern::new();
             p.learn(cmd);
             assert!(p.is_empty(), "{cmd:?}");
@@ -827,7 +838,10 @@ mod tests {
     #[test]
     fn keep_alive_requests_are_each_recased() {
         let two = [REQ, REQ].concat();
-        assert_eq!(run(&two, &[REQ.len(), 5, 9], &[], Recase::Upper), [UP, UP].concat());
+        assert_eq!(
+            run(&two, &[REQ.len(), 5, 9], &[], Recase::Upper),
+            [UP, UP].concat()
+        );
     }
 
     #[test]
