@@ -14,21 +14,21 @@ use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-/// The freshly built library (cargo builds the cdylib next to the test's `deps` directory).
+/// The freshly built library (next to the test's `deps` directory).
 fn shim() -> PathBuf {
     static SO: OnceLock<PathBuf> = OnceLock::new();
     SO.get_or_init(|| {
         let exe = std::env::current_exe().unwrap();
         let dir = exe.parent().and_then(Path::parent).unwrap();
         let so = dir.join("libnpp_norm.so");
-        if !so.exists() {
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let st = Command::new(cargo)
-                .args(["build", "--quiet", "-p", "npp-norm"])
-                .status()
-                .unwrap();
-            assert!(st.success(), "cargo build -p npp-norm failed");
-        }
+        // Always ask cargo: `cargo test` does not refresh the cdylib itself, and a stale copy
+        // would test yesterday's library. A fresh one makes this a no-op.
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let st = Command::new(cargo)
+            .args(["build", "--quiet", "-p", "npp-norm"])
+            .status()
+            .unwrap();
+        assert!(st.success(), "cargo build -p npp-norm failed");
         assert!(so.exists(), "{} not built", so.display());
         so
     })
