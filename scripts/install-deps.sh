@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the system packages the demo, the tests and the benchmarks need, once and quietly.
 # Packages: nginx, php-fpm, wget, curl, hyperfine, wrk, passwd (useradd), util-linux (setpriv),
-# procps, libcap2-bin (capsh/getpcaps, for diagnostics) and the cargo-fuzz subcommand (from crates.io).
+# procps, libcap2-bin (capsh/getpcaps, for diagnostics) and the cargo-fuzz subcommand (from crates.io);
+# for the packages (packaging/): lintian, rpm, rpmlint, dpkg-dev (dpkg-shlibdeps), strace, file,
+# binutils (readelf), python3 and the cargo-deb and cargo-generate-rpm subcommands (from crates.io).
 set -euo pipefail
 
 need=()
@@ -15,6 +17,14 @@ command -v useradd >/dev/null 2>&1 || need+=(passwd)
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 command -v pgrep >/dev/null 2>&1 || need+=(procps)
 command -v getpcaps >/dev/null 2>&1 || need+=(libcap2-bin)
+command -v lintian >/dev/null 2>&1 || need+=(lintian)
+command -v rpm >/dev/null 2>&1 || need+=(rpm)
+command -v rpmlint >/dev/null 2>&1 || need+=(rpmlint)
+command -v dpkg-shlibdeps >/dev/null 2>&1 || need+=(dpkg-dev)
+command -v strace >/dev/null 2>&1 || need+=(strace)
+command -v file >/dev/null 2>&1 || need+=(file)
+command -v readelf >/dev/null 2>&1 || need+=(binutils)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
 
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
@@ -35,3 +45,8 @@ fi
 if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
     cargo install --quiet --locked cargo-fuzz >/dev/null 2>&1
 fi
+for sub in deb generate-rpm; do
+    if ! cargo "$sub" --version >/dev/null 2>&1; then
+        cargo install --quiet --locked "cargo-$sub" >/dev/null 2>&1
+    fi
+done

@@ -1,0 +1,247 @@
+#!/usr/bin/env bash
+# Tests the packages of issue 9: builds them (packaging/build.sh), then checks
+# - SHA256SUMS; the shipped safexec and cache-preload are static (readelf: no PT_INTERP, no NEEDED;
+#   file) and run in an empty chroot; neither touches NSS (strace: no nsswitch.conf, no libnss_*,
+#   no shared object opened) while resolving users and host names;
+# - .deb: lintian reports no error; no maintainer scripts; `dpkg -i` installs a root:root 4755
+#   safexec that an unprivileged user runs (drop to the job user proven by a file only that user
+#   can read), the conffile is accepted by safexec, kept over a reinstall and an upgrade, kept by
+#   `dpkg -r` (which removes everything else) and removed by `dpkg --purge`;
+# - .rpm: `rpm -qplv` shows -rwsr-xr-x root root safexec, %config(noreplace) conffile, no scripts;
+#   rpmlint (packaging/rpmlint.toml) reports no error;
+# - .apk: packaging/check_apk.py (segments, .PKGINFO, datahash, per-file checksums, modes).
+# Needs root and the tools scripts/install-deps.sh installs; a missing tool is a failure.
+# dpkg -i changes the real system: the script refuses to start when safexec is already installed
+# and purges its package and removes its test user on every exit. Run it after `cargo test`, never
+# beside the other tests (they expect no /usr/bin/cache-preload and no /usr/lib/npp shim).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+passed=0
+failed=0
+ok() { passed=$((passed + 1)); echo "ok - $*"; }
+bad() { failed=$((failed + 1)); echo "FAIL - $*"; }
+die() { echo "FAIL - $*"; echo "packages: $passed passed, $((failed + 1)) failed"; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || die "must run as root (dpkg -i, setuid checks)"
+for tool in dpkg dpkg-deb dpkg-query lintian rpm rpmlint python3 readelf file strace chroot \
+    useradd userdel setpriv sha256sum cargo-deb cargo-generate-rpm; do
+    command -v "$tool" >/dev/null 2>&1 || die "$tool is missing (run: bash scripts/install-deps.sh)"
+done
+if dpkg-query -W -f='${Status}' safexec 2>/dev/null | grep -qv 'not-installed'; then
+    die "a safexec package is installed (dpkg -s safexec); refusing to replace or purge it"
+fi
+for f in /usr/bin/safexec /usr/bin/cache-preload /usr/lib/npp/libnpp_norm.so /etc/safexec.conf; do
+    [ ! -e "$f" ] || die "$f exists outside the package; refusing to overwrite it"
+done
+
+target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+out=$target_dir/packages
+bash packaging/build.sh --out "$out" >/dev/null
+version=$(cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json,sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"] == "safexec"))')
+deb=$out/safexec_${version}-1_amd64.deb
+rpmf=$out/safexec-${version}-1.x86_64.rpm
+apk=$out/safexec-${version}-r0.x86_64.apk
+for f in "$deb" "$rpmf" "$apk" "$out/SHA256SUMS"; do [ -f "$f" ] || die "build.sh did not write $f"; done
+
+tmp=$(mktemp -d /tmp/pkgtest.XXXXXX)
+user=npp-pkgtest
+cleanup() {
+    if dpkg-query -W -f='${Status}' safexec 2>/dev/null | grep -qv 'not-installed'; then
+        dpkg --purge safexec >/dev/null 2>&1 || echo "packages: WARNING: dpkg --purge safexec failed" >&2
+    fi
+    userdel "$user" >/dev/null 2>&1 || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+userdel "$user" >/dev/null 2>&1 || true
+useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$user"
+uid=$(id -u "$user")
+gid=$(id -g "$user")
+as_user() { (cd / && setpriv --reuid="$uid" --regid="$gid" --clear-groups "$@"); }
+
+# ---- checksums and static binaries (as shipped in the .deb and the .apk) ----
+if (cd "$out" && sha256sum --quiet -c SHA256SUMS); then ok "SHA256SUMS matches the three packages"; else bad "SHA256SUMS"; fi
+
+dpkg-deb -x "$deb" "$tmp/deb"
+mkdir -p "$tmp/apk"
+if python3 packaging/check_apk.py "$apk" --version "$version" --extract "$tmp/apk" >"$tmp/apk.log"; then
+    sed 's/^/  /' "$tmp/apk.log"
+    ok ".apk segments, .PKGINFO fields, datahash, per-file checksums and modes"
+else
+    sed 's/^/  /' "$tmp/apk.log"
+    bad ".apk check"
+fi
+for b in "$tmp/deb/usr/bin/safexec" "$tmp/deb/usr/bin/cache-preload" "$tmp/apk/usr/bin/safexec" "$tmp/apk/usr/bin/cache-preload"; do
+    name=${b#"$tmp"/}
+    [ -f "$b" ] || { bad "$name missing"; continue; }
+    if readelf -lW "$b" | grep -q 'INTERP'; then bad "$name has a PT_INTERP (dynamic loader)"
+    elif readelf -dW "$b" | grep -q '(NEEDED)'; then bad "$name has NEEDED entries"
+    elif ! file -b "$b" | grep -Eq 'static-pie linked|statically linked'; then bad "$name: file says: $(file -b "$b")"
+    else ok "$name is static (no PT_INTERP, no NEEDED; file: $(file -b "$b" | grep -Eo 'static-pie linked|statically linked'))"
+    fi
+done
+if cmp -s "$tmp/deb/usr/bin/safexec" "$tmp/apk/usr/bin/safexec" && cmp -s "$tmp/deb/usr/bin/cache-preload" "$tmp/apk/usr/bin/cache-preload"; then
+    ok "the .deb and the .apk ship the same binaries"
+else
+    bad "the .deb and the .apk binaries differ"
+fi
+
+# An empty root (no /lib, no loader, no libc, no NSS modules): static binaries still run.
+root=$tmp/chroot
+mkdir -p "$root/etc"
+cp "$tmp/deb/usr/bin/safexec" "$tmp/deb/usr/bin/cache-preload" "$root/"
+if v=$(chroot "$root" /safexec -v 2>&1) && [ "$(head -1 <<<"$v")" = "safexec 1.9.6" ] &&
+    c=$(chroot "$root" /cache-preload --version 2>&1) && [ "$c" = "cache-preload $version" ]; then
+    ok "both binaries run in an empty chroot without /lib"
+else
+    bad "static binaries in an empty chroot: ${v:-} ${c:-}"
+fi
+
+# No NSS: resolving `nobody` (safexec) and `localhost` (cache-preload) must not open
+# /etc/nsswitch.conf, an NSS module or any shared object. safexec runs as root here (strace drops
+# setuid); only its own opens count, up to the exec of the tool.
+strace -f -qq -e trace=open,openat,openat2,execve,execveat -o "$tmp/safexec.strace" \
+    "$tmp/deb/usr/bin/safexec" sha256sum /dev/null >/dev/null 2>&1 || true
+own=$(awk 'NR > 1 && /execve(at)?\(/ { exit } { print }' "$tmp/safexec.strace")
+if ! grep -q '"/etc/passwd"' <<<"$own"; then bad "safexec never read /etc/passwd (strace log: $tmp/safexec.strace)"
+elif grep -E 'nsswitch|libnss|\.so[".]' <<<"$own"; then bad "safexec opened NSS files or shared objects"
+else ok "safexec resolves users from /etc/passwd with no NSS access (strace)"
+fi
+strace -f -qq -e trace=open,openat,openat2,execve -o "$tmp/crawler.strace" \
+    "$tmp/deb/usr/bin/cache-preload" --no-recursive --no-progress http://localhost:9/ >/dev/null 2>&1 || true
+if grep -E 'nsswitch|libnss|\.so[".]|gai\.conf' "$tmp/crawler.strace"; then
+    bad "cache-preload opened NSS files or shared objects while resolving localhost (glibc getaddrinfo?)"
+elif ! grep -q '"/etc/hosts"' "$tmp/crawler.strace"; then
+    bad "cache-preload never read /etc/hosts while resolving localhost"
+else
+    ok "cache-preload resolves localhost from /etc/hosts with no NSS access (strace)"
+fi
+
+# ---- .deb: lintian and contents ----
+if lintian --fail-on error "$deb" >"$tmp/lintian.log" 2>&1 &&
+    ! grep -q '^E:' "$tmp/lintian.log"; then
+    ok "lintian: no errors"
+else
+    sed 's/^/  /' "$tmp/lintian.log"
+    bad "lintian reports errors"
+fi
+if dpkg-deb -I "$deb" | grep -Eq '^ +[0-9]+ bytes, +[0-9]+ lines +\*? *(pre|post)(inst|rm|)'; then
+    bad ".deb has maintainer scripts"
+else
+    ok ".deb has no maintainer scripts (installs download nothing; the config is a conffile)"
+fi
+if [ "$(dpkg-deb --ctrl-tarfile "$deb" | tar -xOf - ./conffiles)" = "/etc/safexec.conf" ]; then
+    ok ".deb conffiles: /etc/safexec.conf"
+else
+    bad ".deb conffiles"
+fi
+
+# ---- .deb: install, smoke test as an unprivileged user, reinstall, upgrade, remove, purge ----
+if dpkg -i "$deb" >"$tmp/dpkg.log" 2>&1; then ok "dpkg -i"; else sed 's/^/  /' "$tmp/dpkg.log"; die "dpkg -i failed"; fi
+modes=$(stat -c '%n %a %U:%G' /usr/bin/safexec /usr/bin/cache-preload /usr/lib/npp/libnpp_norm.so /etc/safexec.conf)
+want="/usr/bin/safexec 4755 root:root
+/usr/bin/cache-preload 755 root:root
+/usr/lib/npp/libnpp_norm.so 644 root:root
+/etc/safexec.conf 644 root:root"
+if [ "$modes" = "$want" ]; then ok "installed modes and owners (safexec 4755 root:root)"; else bad "installed modes: $modes"; fi
+for f in /usr/share/man/man1/safexec.1.gz /usr/share/man/man1/cache-preload.1.gz \
+    /usr/share/bash-completion/completions/safexec /usr/share/bash-completion/completions/cache-preload \
+    /usr/share/zsh/vendor-completions/_safexec /usr/share/fish/vendor_completions.d/cache-preload.fish \
+    /usr/share/doc/safexec/copyright /usr/share/doc/safexec/changelog.gz /usr/share/doc/safexec/README.md; do
+    [ -f "$f" ] || missing="${missing:-} $f"
+done
+if [ -z "${missing:-}" ]; then ok "man pages, completions and docs installed"; else bad "not installed:$missing"; fi
+if zcat /usr/share/man/man1/safexec.1.gz | grep -q '^\.TH SAFEXEC 1' &&
+    zcat /usr/share/man/man1/cache-preload.1.gz | grep -q '^\.TH cache-preload 1'; then
+    ok "safexec(1) and cache-preload(1) are man pages"
+else
+    bad "safexec(1) or cache-preload(1) is not a man page"
+fi
+
+smoke() { # $1: what; runs the checks as the unprivileged user
+    local v out err nobody_id
+    v=$(as_user /usr/bin/safexec -v) || { bad "$1: safexec -v failed"; return; }
+    [ "$(head -1 <<<"$v")" = "safexec 1.9.6" ] || { bad "$1: safexec -v says: $v"; return; }
+    # A file only the job user (nobody) can read: the user cannot, safexec's job can.
+    nobody_id=$(awk -F: '$1 == "nobody" { print $3 ":" $4 }' /etc/passwd)
+    mkdir -p "$tmp/smoke" && chmod 0755 "$tmp" "$tmp/smoke"
+    printf 'only nobody reads this\n' >"$tmp/smoke/secret"
+    chown "$nobody_id" "$tmp/smoke/secret" && chmod 0400 "$tmp/smoke/secret"
+    if as_user cat "$tmp/smoke/secret" >/dev/null 2>&1; then bad "$1: the test user can read nobody's file"; return; fi
+    out=$(as_user /usr/bin/safexec sha256sum "$tmp/smoke/secret" 2>"$tmp/smoke.err") ||
+        { bad "$1: safexec sha256sum failed: $(cat "$tmp/smoke.err")"; return; }
+    err=$(cat "$tmp/smoke.err")
+    [ "$out" = "$(sha256sum "$tmp/smoke/secret")" ] || { bad "$1: sha256sum output: $out"; return; }
+    if grep -q 'Pass-Through' <<<"$err"; then bad "$1: safexec ran in pass-through mode: $err"; return; fi
+    if grep -q 'safexec.conf' <<<"$err"; then bad "$1: safexec complained about /etc/safexec.conf: $err"; return; fi
+    grep -q "Summary: user=$nobody_id" <<<"$err" || { bad "$1: no drop to nobody: $err"; return; }
+    out=$(as_user /usr/bin/safexec cache-preload --version 2>/dev/null) ||
+        { bad "$1: safexec cache-preload --version failed"; return; }
+    [ "$out" = "cache-preload $version" ] || { bad "$1: cache-preload --version: $out"; return; }
+    ok "$1: user $user ran /usr/bin/safexec (-v, sha256sum as nobody, cache-preload --version)"
+}
+smoke "after dpkg -i"
+
+# An administrator's edit survives a reinstall and an upgrade (dpkg keeps a changed conffile whose
+# packaged version did not change, without asking).
+printf 'pids_max = 32\n' >>/etc/safexec.conf
+edited=$(sha256sum /etc/safexec.conf)
+dpkg -i "$deb" >"$tmp/dpkg.log" 2>&1 || { sed 's/^/  /' "$tmp/dpkg.log"; bad "dpkg -i (reinstall) failed"; }
+if [ "$(sha256sum /etc/safexec.conf)" = "$edited" ]; then ok "reinstall keeps the edited /etc/safexec.conf"; else bad "reinstall overwrote /etc/safexec.conf"; fi
+dpkg-deb -R "$deb" "$tmp/up"
+sed -i "s/^Version: .*/Version: ${version}-2/" "$tmp/up/DEBIAN/control"
+dpkg-deb --root-owner-group -b "$tmp/up" "$tmp/safexec_${version}-2_amd64.deb" >/dev/null
+dpkg -i "$tmp/safexec_${version}-2_amd64.deb" </dev/null >"$tmp/dpkg.log" 2>&1 || { sed 's/^/  /' "$tmp/dpkg.log"; bad "dpkg -i (upgrade) failed"; }
+if [ "$(dpkg-query -W -f='${Version}' safexec)" = "${version}-2" ] && [ "$(sha256sum /etc/safexec.conf)" = "$edited" ]; then
+    ok "upgrade to ${version}-2 keeps the edited /etc/safexec.conf"
+else
+    bad "upgrade: version $(dpkg-query -W -f='${Version}' safexec), config $(sha256sum /etc/safexec.conf)"
+fi
+[ "$(stat -c '%a %U:%G' /usr/bin/safexec)" = "4755 root:root" ] || bad "upgrade lost the setuid mode"
+smoke "after upgrade, with the edited config"
+
+if dpkg -r safexec >"$tmp/dpkg.log" 2>&1; then ok "dpkg -r"; else sed 's/^/  /' "$tmp/dpkg.log"; bad "dpkg -r failed"; fi
+left=$(dpkg-query -L safexec 2>/dev/null | while read -r f; do [ -f "$f" ] && echo "$f"; done || true)
+if [ "$left" = "/etc/safexec.conf" ] && [ ! -e /usr/bin/safexec ] && [ ! -e /usr/lib/npp ] &&
+    [ "$(dpkg-query -W -f='${db:Status-Abbrev}' safexec)" = "rc " ]; then
+    ok "dpkg -r removed every file but the conffile (state rc)"
+else
+    bad "after dpkg -r: files left: $left"
+fi
+if dpkg --purge safexec >"$tmp/dpkg.log" 2>&1 && [ ! -e /etc/safexec.conf ] &&
+    ! dpkg-query -W safexec >/dev/null 2>&1; then
+    ok "dpkg --purge removed /etc/safexec.conf and the package"
+else
+    bad "dpkg --purge"
+fi
+
+# ---- .rpm ----
+rpm -qplv "$rpmf" >"$tmp/rpm.log"
+if grep -Eq '^-rwsr-xr-x +1 root +root +[0-9]+ .* /usr/bin/safexec$' "$tmp/rpm.log"; then
+    ok "rpm -qplv: -rwsr-xr-x root root /usr/bin/safexec"
+else
+    sed 's/^/  /' "$tmp/rpm.log"
+    bad "rpm -qplv does not show a setuid root safexec"
+fi
+if rpm -qp --qf '[%{FILEFLAGS:fflags} %{FILENAMES}\n]' "$rpmf" | grep -qx 'cn /etc/safexec.conf'; then
+    ok "rpm: /etc/safexec.conf is %config(noreplace)"
+else
+    bad "rpm: /etc/safexec.conf is not %config(noreplace)"
+fi
+if grep -Eq '^-rw.r-.r-. +1 root +root .* /usr/lib/npp/libnpp_norm.so$' "$tmp/rpm.log"; then
+    ok "rpm: shim at /usr/lib/npp/libnpp_norm.so, root-owned"
+else
+    bad "rpm: shim missing or not root-owned"
+fi
+if [ -z "$(rpm -qp --scripts "$rpmf")" ]; then ok "rpm has no scriptlets"; else bad "rpm has scriptlets"; fi
+if rpmlint -c packaging/rpmlint.toml "$rpmf" >"$tmp/rpmlint.log" 2>&1 && grep -q ' 0 errors' "$tmp/rpmlint.log"; then
+    ok "rpmlint: $(grep -Eo '[0-9]+ errors, [0-9]+ warnings' "$tmp/rpmlint.log")"
+else
+    sed 's/^/  /' "$tmp/rpmlint.log"
+    bad "rpmlint reports errors"
+fi
+
+echo "packages: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
