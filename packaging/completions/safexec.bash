@@ -17,7 +17,7 @@ _safexec()
     done
     if ((COMP_CWORD == 1)); then
         mapfile -t COMPREPLY < <(compgen -W '--kill= --help -h --version -v nohup nice wget curl cache-preload rg sha256sum' -- "$cur")
-        [[ ${COMPREPLY[0]-} == --kill= ]] && compopt -o nospace
+        [[ ${COMPREPLY[0]-} == --kill= ]] && compopt -o nospace 2>/dev/null
     else
         mapfile -t COMPREPLY < <(compgen -W 'nohup nice wget curl cache-preload rg sha256sum' -- "$cur")
     fi
