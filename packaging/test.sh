@@ -236,6 +236,28 @@ else
     bad "rpm: shim missing or not root-owned"
 fi
 if [ -z "$(rpm -qp --scripts "$rpmf")" ]; then ok "rpm has no scriptlets"; else bad "rpm has scriptlets"; fi
+# Install into a private root (--nodeps: that root has no glibc package for the shim's
+# requirements); no scriptlets, so rpm never chroots into it.
+rr=$tmp/rpmroot
+mkdir -p "$rr"
+if rpm --root "$rr" --initdb 2>/dev/null && rpm --root "$rr" -i --nodeps "$rpmf" 2>/dev/null &&
+    [ "$(stat -c '%a %U:%G' "$rr/usr/bin/safexec" "$rr/etc/safexec.conf")" = "4755 root:root
+644 root:root" ]; then
+    ok "rpm -i (private root): safexec 4755 root:root, /etc/safexec.conf 644"
+else
+    bad "rpm -i into a private root"
+fi
+printf 'pids_max = 32\n' >>"$rr/etc/safexec.conf"
+edited=$(sha256sum <"$rr/etc/safexec.conf")
+rpm --root "$rr" -U --replacepkgs --nodeps "$rpmf" 2>/dev/null || bad "rpm -U --replacepkgs"
+if [ "$(sha256sum <"$rr/etc/safexec.conf")" = "$edited" ]; then ok "rpm reinstall keeps the edited /etc/safexec.conf"; else bad "rpm reinstall overwrote /etc/safexec.conf"; fi
+rpm --root "$rr" -e --nodeps safexec 2>/dev/null || bad "rpm -e"
+left=$(cd "$rr" && find . -path ./root -prune -o -path ./var -prune -o -type f -print)
+if [ "$left" = "./etc/safexec.conf.rpmsave" ]; then
+    ok "rpm -e removes every file and saves the edited config as .rpmsave"
+else
+    bad "after rpm -e: $left"
+fi
 if rpmlint -c packaging/rpmlint.toml "$rpmf" >"$tmp/rpmlint.log" 2>&1 && grep -q ' 0 errors' "$tmp/rpmlint.log"; then
     ok "rpmlint: $(grep -Eo '[0-9]+ errors, [0-9]+ warnings' "$tmp/rpmlint.log")"
 else

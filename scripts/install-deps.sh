@@ -45,8 +45,11 @@ fi
 if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
     cargo install --quiet --locked cargo-fuzz >/dev/null 2>&1
 fi
+# Packaging tools, built without optimization: they only pack a few MB per run (6 s slower), and
+# this cuts their one-time build from about 6 to 2 minutes on 2 cores.
 for sub in deb generate-rpm; do
     if ! cargo "$sub" --version >/dev/null 2>&1; then
-        cargo install --quiet --locked "cargo-$sub" >/dev/null 2>&1
+        CARGO_PROFILE_RELEASE_OPT_LEVEL=0 CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_DEBUG=0 \
+            cargo install --quiet --locked "cargo-$sub" >/dev/null 2>&1
     fi
 done
