@@ -109,6 +109,12 @@ if ! grep -q '"/etc/passwd"' <<<"$own"; then bad "safexec never read /etc/passwd
 elif grep -E 'nsswitch|libnss|\.so[".]' <<<"$own"; then bad "safexec opened NSS files or shared objects"
 else ok "safexec resolves users from /etc/passwd with no NSS access (strace)"
 fi
+# Stronger for the setuid binary: glibc's NSS code (which names nsswitch.conf) is not even linked.
+if grep -aqE 'nsswitch\.conf|libnss_' "$tmp/deb/usr/bin/safexec"; then
+    bad "safexec links glibc's NSS code (getpwnam, getgrouplist, getaddrinfo...)"
+else
+    ok "safexec links no NSS code (no nsswitch.conf / libnss_ in the binary)"
+fi
 strace -f -qq -e trace=open,openat,openat2,execve -o "$tmp/crawler.strace" \
     "$tmp/deb/usr/bin/cache-preload" --no-recursive --no-progress http://localhost:9/ >/dev/null 2>&1 || true
 if grep -E 'nsswitch|libnss|\.so[".]|gai\.conf' "$tmp/crawler.strace"; then
