@@ -58,7 +58,10 @@ def gzip_members(raw):
         if raw[pos : pos + 2] != b"\x1f\x8b":
             fail(f"no gzip member at byte {pos}")
         d = zlib.decompressobj(wbits=31)
-        plain = d.decompress(raw[pos:])
+        try:
+            plain = d.decompress(raw[pos:])
+        except zlib.error as e:
+            fail(f"corrupt gzip member at byte {pos}: {e}")
         if not d.eof:
             fail(f"truncated gzip member at byte {pos}")
         end = len(raw) - len(d.unused_data)
