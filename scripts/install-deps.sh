@@ -3,7 +3,8 @@
 # Packages: nginx, php-fpm, wget, curl, hyperfine, wrk, passwd (useradd), util-linux (setpriv),
 # procps, libcap2-bin (capsh/getpcaps, for diagnostics) and the cargo-fuzz subcommand (from crates.io);
 # for the packages (packaging/): lintian, rpm, rpmlint, dpkg-dev (dpkg-shlibdeps), strace, file,
-# binutils (readelf), python3 and the cargo-deb and cargo-generate-rpm subcommands (from crates.io).
+# binutils (readelf), python3, openssl (throwaway TLS certificates for the shim tests) and the
+# cargo-deb and cargo-generate-rpm subcommands (from crates.io).
 set -euo pipefail
 
 need=()
@@ -25,6 +26,7 @@ command -v strace >/dev/null 2>&1 || need+=(strace)
 command -v file >/dev/null 2>&1 || need+=(file)
 command -v readelf >/dev/null 2>&1 || need+=(binutils)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
