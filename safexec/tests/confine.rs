@@ -555,33 +555,7 @@ fn http_server() -> (u16, Arc<Mutex<Vec<String>>>) {
 }
 
 fn cache_preload_binary() -> PathBuf {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .join("Cargo.toml");
-    let out = must(
-        Command::new(cargo)
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "cache-preload",
-                "--bin",
-                "cache-preload",
-            ])
-            .arg("--manifest-path")
-            .arg(manifest)
-            .arg("--message-format=json"),
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .filter(|l| l.contains("\"executable\":\"") && l.contains("cache-preload"))
-        .filter_map(|l| l.split("\"executable\":\"").nth(1))
-        .filter_map(|rest| rest.split('"').next())
-        .map(PathBuf::from)
-        .next_back()
-        .expect("cargo did not report the cache-preload executable")
+    cargo_build("cache-preload", "cache-preload")
 }
 
 #[test]

@@ -22,27 +22,7 @@ fn shim_copy() -> &'static Path {
     static P: OnceLock<PathBuf> = OnceLock::new();
     P.get_or_init(|| {
         require_root();
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let out = must(
-            Command::new(cargo)
-                .args([
-                    "build",
-                    "--quiet",
-                    "-p",
-                    "npp-norm",
-                    "--message-format=json",
-                ])
-                .arg("--manifest-path")
-                .arg(root.join("Cargo.toml")),
-        );
-        let text = String::from_utf8_lossy(&out.stdout);
-        let built = text
-            .split('"')
-            .filter(|s| s.ends_with("/libnpp_norm.so"))
-            .map(PathBuf::from)
-            .next_back()
-            .expect("cargo did not report libnpp_norm.so");
+        let built = cargo_build("npp-norm", "libnpp_norm.so");
         let dir = Path::new("/tmp/safexec-tests").join(format!("{}-shim", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let dst = dir.join("libnpp_norm.so");

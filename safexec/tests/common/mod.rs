@@ -84,6 +84,26 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Builds `package` of this workspace (a no-op when it is fresh) and returns the artifact whose
+/// file name is `file` (an executable or a cdylib), as cargo reports it.
+pub fn cargo_build(package: &str, file: &str) -> PathBuf {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = must(
+        Command::new(cargo)
+            .args(["build", "--quiet", "-p", package, "--message-format=json"])
+            .arg("--manifest-path")
+            .arg(workspace_root().join("Cargo.toml")),
+    );
+    // The artifact paths are JSON strings; find ours without a JSON dependency.
+    let suffix = format!("/{file}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split('"')
+        .filter(|s| s.ends_with(&suffix))
+        .map(PathBuf::from)
+        .next_back()
+        .unwrap_or_else(|| panic!("cargo build -p {package} did not report {file}"))
+}
+
 /// The freshly built `safexec` binary (not yet setuid).
 pub fn safexec_binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
@@ -94,23 +114,7 @@ pub fn safexec_binary() -> PathBuf {
         if let Some(p) = std::env::var_os("SAFEXEC_BIN") {
             return PathBuf::from(p);
         }
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let out = must(
-            Command::new(cargo)
-                .args(["build", "--quiet", "-p", "safexec", "--bin", "safexec"])
-                .arg("--manifest-path")
-                .arg(workspace_root().join("Cargo.toml"))
-                .arg("--message-format=json"),
-        );
-        // Find `"executable":"<path>"` of the safexec binary without a JSON dependency.
-        let text = String::from_utf8_lossy(&out.stdout);
-        text.lines()
-            .filter(|l| l.contains("\"name\":\"safexec\"") && l.contains("\"executable\":\""))
-            .filter_map(|l| l.split("\"executable\":\"").nth(1))
-            .filter_map(|rest| rest.split('"').next())
-            .map(PathBuf::from)
-            .next_back()
-            .expect("cargo build did not report the safexec executable")
+        cargo_build("safexec", "safexec")
     })
     .clone()
 }
