@@ -9,7 +9,9 @@
 # and prints the per-exec overhead (B - A, medians) in ms and the ratio B / A.
 # Baseline for comparison: the C safexec 1.9.6 adds about 1 ms, a 2.5x ratio, on these machines.
 #
-# Needs root (setuid install, useradd). Optional: RUNS (default 1000), WARMUP (default 50).
+# Needs root (setuid install, useradd). Optional: RUNS (default 1000), WARMUP (default 50),
+# SAFEXEC_BIN (measure that binary instead of building one, e.g. the static one packaging/build.sh
+# ships: target/x86_64-unknown-linux-gnu/release/safexec).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,7 +24,12 @@ command -v hyperfine >/dev/null || { echo "safexec-overhead: hyperfine is not in
 RUNS=${RUNS:-1000}
 WARMUP=${WARMUP:-50}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
-cargo build --release --quiet -p safexec --bin safexec
+bin=${SAFEXEC_BIN:-}
+if [ -z "$bin" ]; then
+    cargo build --release --quiet -p safexec --bin safexec
+    bin=$CARGO_TARGET_DIR/release/safexec
+fi
+[ -x "$bin" ] || { echo "safexec-overhead: $bin is not an executable" >&2; exit 1; }
 
 user=sxtest
 getent passwd "$user" >/dev/null || useradd --system --user-group --no-create-home \
@@ -31,9 +38,9 @@ getent passwd "$user" >/dev/null || useradd --system --user-group --no-create-ho
 dir=$(mktemp -d /tmp/safexec-bench.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 chmod 0755 "$dir"
-install -o root -g root -m 0755 "$CARGO_TARGET_DIR/release/safexec" "$dir/safexec"
+install -o root -g root -m 0755 "$bin" "$dir/safexec"
 chmod 4755 "$dir/safexec"
-install -o root -g root -m 0755 "$CARGO_TARGET_DIR/release/safexec" "$dir/plain/safexec" -D
+install -o root -g root -m 0755 "$bin" "$dir/plain/safexec" -D
 mkdir "$dir/out" && chown "$user:" "$dir/out"
 
 # Sanity: the setuid path really runs (and really drops) before timing it.
