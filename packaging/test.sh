@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Tests the packages of issue 9: builds them (packaging/build.sh), then checks
 # - SHA256SUMS; the shipped safexec and cache-preload are static (readelf: no PT_INTERP, no NEEDED;
-#   file) and run in an empty chroot; neither touches NSS (strace: no nsswitch.conf, no libnss_*,
+#   file) and run in an empty chroot, and in a root without glibc the setuid safexec runs
+#   cache-preload as nobody from that root's /etc/passwd, resolving a name from its /etc/hosts; neither touches NSS (strace: no nsswitch.conf, no libnss_*,
 #   no shared object opened) while resolving users and host names;
 # - .deb: lintian reports no error; no maintainer scripts; `dpkg -i` installs a root:root 4755
 #   safexec that an unprivileged user runs (drop to the job user proven by a file only that user
@@ -52,6 +53,7 @@ cleanup() {
         dpkg --purge safexec >/dev/null 2>&1 || echo "packages: WARNING: dpkg --purge safexec failed" >&2
     fi
     userdel "$user" >/dev/null 2>&1 || true
+    umount "$tmp/alpine-like/proc" "$tmp/alpine-like/dev/null" >/dev/null 2>&1 || true
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -97,6 +99,37 @@ if v=$(chroot "$root" /safexec -v 2>&1) && [ "$(head -1 <<<"$v")" = "safexec 1.9
     ok "both binaries run in an empty chroot without /lib"
 else
     bad "static binaries in an empty chroot: ${v:-} ${c:-}"
+fi
+
+# A root with no glibc at all, like an Alpine system: only the two static binaries and its own
+# /etc/passwd and /etc/hosts. The unprivileged user runs the setuid safexec, which must take the
+# job user from that passwd file, and cache-preload must find a name that only that hosts file
+# knows, fetching from a loopback server outside the root.
+alp=$tmp/alpine-like
+mkdir -p "$alp/usr/bin" "$alp/etc" "$alp/dev" "$alp/proc" "$alp/run" "$alp/www"
+chmod 0755 "$alp" "$alp/usr" "$alp/usr/bin" "$alp/etc" "$alp/run"
+install -o root -g root -m 4755 "$tmp/deb/usr/bin/safexec" "$alp/usr/bin/safexec"
+install -o root -g root -m 0755 "$tmp/deb/usr/bin/cache-preload" "$alp/usr/bin/cache-preload"
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/sbin/nologin\n%s:x:%s:%s::/:/sbin/nologin\n' \
+    "$user" "$uid" "$gid" >"$alp/etc/passwd"
+printf '127.0.0.1 localhost\n127.0.0.1 only-in-this-root.test\n' >"$alp/etc/hosts"
+printf 'alpine-like root\n' >"$alp/www/index.html"
+touch "$alp/dev/null"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+python3 -m http.server --bind 127.0.0.1 --directory "$alp/www" "$port" >/dev/null 2>&1 &
+web=$!
+mount --bind /dev/null "$alp/dev/null" && mount -t proc proc "$alp/proc" || die "cannot mount /dev/null and /proc in $alp"
+for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+chroot --userspec="$uid:$gid" "$alp" /usr/bin/safexec cache-preload --no-recursive --no-progress \
+    "http://only-in-this-root.test:$port/" >"$tmp/alp.out" 2>"$tmp/alp.err" && alp_rc=0 || alp_rc=$?
+umount "$alp/proc" "$alp/dev/null"
+kill "$web" 2>/dev/null || true
+if [ "$alp_rc" -eq 0 ] && grep -q 'Summary: user=65534:65534' "$tmp/alp.err" &&
+    grep -Eq "^200 .*http://only-in-this-root\.test:$port/\$" "$tmp/alp.out"; then
+    ok "in a root without glibc, setuid safexec drops to nobody from its /etc/passwd and cache-preload resolves a name from its /etc/hosts"
+else
+    sed 's/^/  /' "$tmp/alp.err" "$tmp/alp.out"
+    bad "glibc-free root: safexec cache-preload exited $alp_rc"
 fi
 
 # No NSS: resolving `nobody` (safexec) and `localhost` (cache-preload) must not open
