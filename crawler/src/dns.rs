@@ -145,6 +145,32 @@ impl Resolver {
     }
 }
 
+/// One query in flight: what was asked, so the answer can be checked against it.
+struct Question<'a> {
+    id: u16,
+    name: &'a str,
+    qtype: Qtype,
+    /// The query message, as sent.
+    wire: Vec<u8>,
+}
+
+impl<'a> Question<'a> {
+    fn new(name: &'a str, qtype: Qtype) -> Option<Self> {
+        let id = query_id();
+        let wire = build_query(id, name, qtype)?;
+        Some(Question {
+            id,
+            name,
+            qtype,
+            wire,
+        })
+    }
+
+    fn answer(&self, msg: &[u8]) -> Result<Answer, String> {
+        parse_answer(msg, self.id, self.name, self.qtype)
+    }
+}
+
 /// One question to one server: UDP, then TCP if the answer was truncated.
 async fn ask(
     server: SocketAddr,
@@ -152,26 +178,19 @@ async fn ask(
     qtype: Qtype,
     timeout: Duration,
 ) -> Result<Answer, String> {
-    let id = query_id();
-    let query = build_query(id, name, qtype).ok_or("invalid host name")?;
-    let answer = tokio::time::timeout(timeout, ask_udp(server, &query, id, name, qtype))
+    let q = Question::new(name, qtype).ok_or("invalid host name")?;
+    let answer = tokio::time::timeout(timeout, ask_udp(server, &q))
         .await
         .map_err(|_| "DNS query timed out".to_string())??;
     if !answer.truncated {
         return Ok(answer);
     }
-    tokio::time::timeout(timeout, ask_tcp(server, &query, id, name, qtype))
+    tokio::time::timeout(timeout, ask_tcp(server, &q))
         .await
         .map_err(|_| "DNS query over TCP timed out".to_string())?
 }
 
-async fn ask_udp(
-    server: SocketAddr,
-    query: &[u8],
-    id: u16,
-    name: &str,
-    qtype: Qtype,
-) -> Result<Answer, String> {
+async fn ask_udp(server: SocketAddr, q: &Question<'_>) -> Result<Answer, String> {
     let local: SocketAddr = if server.is_ipv4() {
         (Ipv4Addr::UNSPECIFIED, 0).into()
     } else {
@@ -180,35 +199,29 @@ async fn ask_udp(
     let sock = UdpSocket::bind(local).await.map_err(|e| e.to_string())?;
     // A connected socket only receives datagrams from the server asked.
     sock.connect(server).await.map_err(|e| e.to_string())?;
-    sock.send(query).await.map_err(|e| e.to_string())?;
+    sock.send(&q.wire).await.map_err(|e| e.to_string())?;
     let mut buf = [0u8; 512];
     loop {
         let n = sock.recv(&mut buf).await.map_err(|e| e.to_string())?;
         // A stray or forged datagram (wrong id, wrong question) is ignored, not believed.
-        if let Ok(a) = parse_answer(buf.get(..n).unwrap_or_default(), id, name, qtype) {
+        if let Ok(a) = q.answer(buf.get(..n).unwrap_or_default()) {
             return Ok(a);
         }
     }
 }
 
-async fn ask_tcp(
-    server: SocketAddr,
-    query: &[u8],
-    id: u16,
-    name: &str,
-    qtype: Qtype,
-) -> Result<Answer, String> {
+async fn ask_tcp(server: SocketAddr, q: &Question<'_>) -> Result<Answer, String> {
     let mut s = TcpStream::connect(server)
         .await
         .map_err(|e| e.to_string())?;
-    let len = u16::try_from(query.len()).map_err(|_| "query too long")?;
+    let len = u16::try_from(q.wire.len()).map_err(|_| "query too long")?;
     let mut framed = len.to_be_bytes().to_vec();
-    framed.extend_from_slice(query);
+    framed.extend_from_slice(&q.wire);
     s.write_all(&framed).await.map_err(|e| e.to_string())?;
     let n = usize::from(s.read_u16().await.map_err(|e| e.to_string())?);
     let mut buf = vec![0u8; n];
     s.read_exact(&mut buf).await.map_err(|e| e.to_string())?;
-    parse_answer(&buf, id, name, qtype)
+    q.answer(&buf)
 }
 
 /// An unpredictable query id: the transaction id is half of a stub resolver's defence against
