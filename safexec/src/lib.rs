@@ -1,14 +1,10 @@
 //! safexec: a hardened setuid exec wrapper, a drop-in for the C safexec 1.9.6.
 //!
-//! Module ownership while the crate is being built (see the issues):
-//! - `config` and `confine/` — confinement (issue 4): `/etc/safexec.conf`, capabilities,
-//!   seccomp, cgroups, rlimits.
-//! - everything else — the core wrapper (issue 3): CLI, policy, resolution, privilege drop,
-//!   kill, the `sys` layer.
-//!
 //! Flow: [`app::main`] hardens the process, [`cli`] dispatches, [`prelude`] and [`policy`]
 //! validate the argv, [`resolve`] pins the tool to a descriptor, then either pass-through
-//! (not setuid) or [`hardened`] → [`drop::run`] → `execveat`. Only [`sys`] contains `unsafe`.
+//! (not setuid) or [`hardened`] → [`drop::run`] → `execveat`. Only [`sys`] contains `unsafe`:
+//! the crate denies `unsafe_code` and that module alone allows it.
+#![deny(unsafe_code)]
 
 pub mod app;
 pub mod cli;

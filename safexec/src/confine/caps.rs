@@ -4,8 +4,10 @@
 
 use std::io;
 
+use crate::sys;
+
 /// Capability operations, behind a trait so the order of the privileged steps is unit-tested
-/// without root (the real implementation is `sys::RealCaps`).
+/// without root (the real implementation is [`RealCaps`]).
 pub(crate) trait CapSys {
     /// Highest capability number the running kernel knows (`/proc/sys/kernel/cap_last_cap`).
     fn last_cap(&mut self) -> io::Result<u32>;
@@ -51,6 +53,60 @@ impl CapMasks {
             bounding: field("CapBnd")?,
             ambient: field("CapAmb")?,
         })
+    }
+}
+
+/// The capability operations of the real kernel: the `caps` crate for capget/capset and the
+/// ambient set, `crate::sys` for the prctl calls it does not wrap.
+pub(crate) struct RealCaps;
+
+impl CapSys for RealCaps {
+    fn last_cap(&mut self) -> io::Result<u32> {
+        let text = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")?;
+        text.trim()
+            .parse()
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad cap_last_cap"))
+    }
+
+    fn clear_ambient(&mut self) -> io::Result<()> {
+        caps::clear(None, caps::CapSet::Ambient).map_err(io::Error::other)
+    }
+
+    fn clear_inheritable(&mut self) -> io::Result<()> {
+        caps::clear(None, caps::CapSet::Inheritable).map_err(io::Error::other)
+    }
+
+    fn securebits(&mut self) -> io::Result<u32> {
+        sys::securebits()
+    }
+
+    fn set_securebits(&mut self, bits: u32) -> io::Result<()> {
+        sys::set_securebits(bits)
+    }
+
+    fn bounding_drop(&mut self, cap: u32) -> io::Result<()> {
+        sys::capbset_drop(cap)
+    }
+
+    fn bounding_has(&mut self, cap: u32) -> io::Result<bool> {
+        sys::capbset_has(cap)
+    }
+
+    fn masks(&mut self) -> io::Result<CapMasks> {
+        // capget through the caps crate for the sets it knows, and /proc/self/status for every
+        // bit the kernel has (the crate cannot name capabilities newer than itself).
+        let mut m = CapMasks::from_status(&std::fs::read_to_string("/proc/self/status")?)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no Cap lines in status"))?;
+        for (set, mask) in [
+            (caps::CapSet::Permitted, &mut m.permitted),
+            (caps::CapSet::Effective, &mut m.effective),
+            (caps::CapSet::Inheritable, &mut m.inheritable),
+        ] {
+            for cap in caps::read(None, set).map_err(io::Error::other)? {
+                *mask |= cap.bitmask();
+            }
+        }
+        Ok(m)
     }
 }
 

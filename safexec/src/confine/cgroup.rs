@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 use cgroups_rs::hierarchies;
 use cgroups_rs::Controllers;
 
-use super::sys;
 use crate::config::{Config, Limits};
+use crate::sys;
 
 /// How strongly the caller asked for a cgroup (`SAFEXEC_DETACH`). In setuid mode a caller may
 /// only ask for stricter behaviour, so there is no way to turn isolation off.
@@ -182,7 +182,9 @@ impl CgroupFs for RealFs {
     }
     fn lock(&mut self, p: &Path) -> io::Result<Option<File>> {
         let dir = File::open(p)?;
-        sys::flock_exclusive(&dir)?;
+        while !sys::try_flock_exclusive(std::os::fd::AsFd::as_fd(&dir))? {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         Ok(Some(dir))
     }
     fn alive(&mut self, pid: u32) -> bool {
@@ -618,13 +620,13 @@ pub fn kill_job_cgroup(cfg: &Config, pid: u32, signal: i32) -> Result<usize, Str
             if member == pid || signalled.contains(&member) {
                 continue;
             }
-            let Ok(fd) = sys::pidfd_open(member) else {
+            let Ok(fd) = sys::pidfd_open(member as i32) else {
                 continue;
             };
             let still = fs::read_to_string(&procs)
                 .map(|t| t.split_whitespace().any(|m| m == member.to_string()))
                 .unwrap_or(false);
-            if still && sys::pidfd_send_signal(&fd, signal).is_ok() {
+            if still && sys::pidfd_send_signal(std::os::fd::AsFd::as_fd(&fd), signal).is_ok() {
                 signalled.insert(member);
             }
         }

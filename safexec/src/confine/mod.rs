@@ -19,7 +19,6 @@ mod caps;
 mod cgroup;
 mod rlimit;
 mod seccomp;
-mod sys;
 
 pub use cgroup::{kill_job_cgroup, place_in_cgroup, Detach, Enforced, Placement};
 pub use rlimit::lower_rlimits;
@@ -29,7 +28,7 @@ pub use seccomp::{compile_seccomp, denied_syscall_names, install_seccomp, Seccom
 ///
 /// Must run as root (it needs CAP_SETPCAP), before the uid change.
 pub fn drop_bounding_set() -> Result<(), String> {
-    caps::drop_all(&mut sys::RealCaps)
+    caps::drop_all(&mut caps::RealCaps)
 }
 
 /// Verifies that the permitted, effective, inheritable, ambient and bounding sets are empty.
@@ -37,5 +36,5 @@ pub fn drop_bounding_set() -> Result<(), String> {
 /// Runs after the uid change: the kernel clears permitted/effective on setresuid away from 0,
 /// and this proves it did (SECBIT_NO_SETUID_FIXUP would have kept them).
 pub fn verify_no_capabilities() -> Result<(), String> {
-    caps::verify_empty(&mut sys::RealCaps)
+    caps::verify_empty(&mut caps::RealCaps)
 }

@@ -4,8 +4,8 @@
 use std::io;
 
 use super::cgroup::Placement;
-use super::sys::{self, Rlimit};
 use crate::config::Config;
+use crate::sys::{self, Rlimit, RlimitKind};
 
 /// The resources this module sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,11 +36,11 @@ pub(crate) trait RlimitSys {
 struct RealRlimits;
 
 impl RealRlimits {
-    fn resource(r: Resource) -> sys::Resource {
+    fn resource(r: Resource) -> RlimitKind {
         match r {
-            Resource::Core => libc::RLIMIT_CORE,
-            Resource::As => libc::RLIMIT_AS,
-            Resource::Nproc => libc::RLIMIT_NPROC,
+            Resource::Core => RlimitKind::Core,
+            Resource::As => RlimitKind::As,
+            Resource::Nproc => RlimitKind::Nproc,
         }
     }
 }
