@@ -19,6 +19,7 @@ pub mod links;
 pub mod log;
 pub mod norm;
 pub mod progress;
+pub mod rewarm;
 pub mod sitemap;
 pub mod warm;
 
