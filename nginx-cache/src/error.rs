@@ -14,6 +14,8 @@ pub enum Error {
     Levels(String),
     /// A key split back into its parts does not fit the template.
     Split(String),
+    /// The key index cannot be read or written.
+    Index(String),
 }
 
 impl fmt::Display for Error {
@@ -22,6 +24,7 @@ impl fmt::Display for Error {
             Error::Template(m) => write!(f, "--cache-key: {m}"),
             Error::Levels(m) => write!(f, "--levels: {m}"),
             Error::Split(m) => f.write_str(m),
+            Error::Index(m) => write!(f, "key index: {m}"),
         }
     }
 }

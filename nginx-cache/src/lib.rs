@@ -21,6 +21,8 @@
 
 mod error;
 mod header;
+#[cfg(feature = "index")]
+pub mod index;
 mod key;
 mod levels;
 mod names;
@@ -53,6 +55,23 @@ pub fn md5(data: &[u8]) -> [u8; 16] {
 /// The MD5 of `data` as 32 lower-case hex characters: the name nginx gives its cache file.
 pub fn md5_hex(data: &[u8]) -> String {
     hex(&md5(data))
+}
+
+/// `key` with the hex digits of every valid `%xx` triplet upper-cased: the same for every case
+/// form of one URL (`%e6`, `%E6`, `%e6`…), which nginx stores as distinct keys.
+pub fn fold_triplets(key: &[u8]) -> Vec<u8> {
+    let mut b = key.to_vec();
+    let mut i = 0;
+    while i + 2 < b.len() {
+        if b[i] == b'%' && b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit() {
+            b[i + 1].make_ascii_uppercase();
+            b[i + 2].make_ascii_uppercase();
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    b
 }
 
 /// 16 bytes as 32 lower-case hex characters.
@@ -104,6 +123,7 @@ mod tests {
             assert_eq!(unhex(want).map(|b| hex(&b)).as_deref(), Some(want));
         }
         assert_eq!(unhex("xyz"), None);
+        assert_eq!(fold_triplets(b"/%e6%B0x%zz%a"), b"/%E6%B0x%zz%a");
         assert_eq!(unhex(&"g".repeat(32)), None);
     }
 }
