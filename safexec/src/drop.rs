@@ -43,8 +43,10 @@ pub trait Steps {
     fn place_in_cgroup(&mut self) -> Result<Placement, String>;
     /// `confine::lower_rlimits` (limits no cgroup enforces become rlimits).
     fn lower_rlimits(&mut self, placement: &Placement) -> Result<(), String>;
-    /// Root-side filesystem work for the job (the private `-P /tmp` directory); never fatal.
-    fn prepare_as_root(&mut self, target: Target);
+    /// Root-side filesystem work for the job: its private directory (the cwd of every job and
+    /// what `-P /tmp` becomes), or the checked cache root. Fatal on failure: there is no shared
+    /// or caller-chosen fallback.
+    fn prepare_as_root(&mut self, target: Target) -> Result<(), String>;
     /// `confine::drop_bounding_set`.
     fn drop_bounding_set(&mut self) -> Result<(), String>;
     /// `confine::verify_no_capabilities`.
@@ -87,8 +89,11 @@ pub fn run<S: Sys, T: Steps>(sys: &mut S, steps: &mut T, target: Target, nohup: 
     if let Err(e) = steps.lower_rlimits(&placement) {
         return fatal(msg::confine_failed("rlimits", &e));
     }
-    // 4. Root-side files the job needs (its private temp dir), created with *at() calls.
-    steps.prepare_as_root(target);
+    // 4. Root-side files the job needs (its private directory), created with *at() calls;
+    //    without them the job does not run (failures closed, issue 15 class 5).
+    if let Err(e) = steps.prepare_as_root(target) {
+        return fatal(e);
+    }
     // 5. Bounding set while still root: dropping it needs CAP_SETPCAP, which setresuid
     //    removes; afterwards no exec can regain a capability.
     if let Err(e) = steps.drop_bounding_set() {
@@ -268,8 +273,8 @@ mod tests {
         fn lower_rlimits(&mut self, _p: &Placement) -> Result<(), String> {
             self.0.borrow().hit_s("rlimits")
         }
-        fn prepare_as_root(&mut self, _t: Target) {
-            let _ = self.0.borrow().hit("prepare_as_root");
+        fn prepare_as_root(&mut self, _t: Target) -> Result<(), String> {
+            self.0.borrow().hit_s("prepare_as_root")
         }
         fn drop_bounding_set(&mut self) -> Result<(), String> {
             self.0.borrow().hit_s("bounding_set")
@@ -394,6 +399,7 @@ mod tests {
             ("job_record", "job_record"),
             ("cgroup", "cgroup"),
             ("rlimits", "rlimits"),
+            ("prepare_as_root", "prepare_as_root"),
             ("bounding_set", "bounding_set"),
             ("setgroups", "setgroups"),
             ("setresgid", "setresgid"),

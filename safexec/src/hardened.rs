@@ -4,22 +4,87 @@
 //! `RealSteps`; the order of the calls is fixed by [`crate::drop::run`].
 #![forbid(unsafe_code)]
 
-use std::ffi::OsStr;
-use std::os::fd::{AsRawFd, RawFd};
+use std::ffi::{OsStr, OsString};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
 
-use crate::app::{apply_safe_cwd, Job};
-use crate::config::{self, Config};
+use crate::app::Job;
+use crate::config::{self, CacheRoot, Config};
 use crate::confine::{self, Detach, Placement, SeccompFilter};
 use crate::drop::{self, Exec, Steps, Target};
 use crate::env::{self, Snapshot};
 use crate::error::Error;
-use crate::policy::Tool;
+use crate::policy::{PurgeRequest, Tool};
 use crate::sys::{self, Gid, Uid};
 use crate::{jobs, msg, resolve, shim, tmpdir, users};
 
+/// The caller as the configuration sees it: ids, login name and group names (from our own
+/// `/etc/passwd` and `/etc/group` readers, never NSS).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// Real uid and gid.
+    pub ids: Target,
+    /// Login name (empty when the uid has no passwd entry: such a caller matches no `allow=`
+    /// and no `caller_job_user`).
+    pub name: String,
+    /// Group names (primary and member-of).
+    pub groups: Vec<String>,
+}
+
+impl Caller {
+    fn current() -> Caller {
+        let ids = Target {
+            uid: sys::getuid(),
+            gid: sys::getgid(),
+        };
+        match users::by_uid(ids.uid.0) {
+            Some(a) => Caller {
+                ids,
+                groups: users::groups_of(&a),
+                name: a.name,
+            },
+            None => Caller {
+                ids,
+                name: String::new(),
+                groups: Vec::new(),
+            },
+        }
+    }
+
+    /// Whether this caller may use a cache root (issue 15 class 8): only callers named by
+    /// its `allow=`; root may use every root.
+    pub fn may_use(&self, root: &CacheRoot) -> bool {
+        self.ids.uid.0 == 0 || (!self.name.is_empty() && root.allows(&self.name, &self.groups))
+    }
+}
+
+/// Where the job starts (its cwd). Setuid jobs never start in the caller's directory (issue 15
+/// class 3): a relative path the tool writes would follow whatever the caller planted there.
+#[derive(Debug)]
+enum Workdir {
+    /// The job's own fresh private directory, created as root in `prepare_as_root`.
+    Private,
+    /// A directory of a configured cache root, checked and opened as root before the drop
+    /// (rg and cache-purge get relative paths to it, so nothing is resolved twice).
+    CacheRoot {
+        /// The root's configured path (diagnostics, and the Landlock rule).
+        root: PathBuf,
+        /// The checked directory.
+        dir: OwnedFd,
+    },
+}
+
+/// Who the job runs as and where it starts.
+#[derive(Debug)]
+struct Plan {
+    target: Target,
+    workdir: Workdir,
+}
+
 /// Runs the job in setuid mode; returns only on failure.
-pub fn run(job: Job, snap: &Snapshot) -> Error {
+pub fn run(mut job: Job, snap: &Snapshot) -> Error {
     // A refused (unsafe) file gives the defaults and a warning; a trusted file that does not
     // parse is fatal, since guessing could loosen a limit the administrator set.
     let cfg = match config::load() {
@@ -31,17 +96,17 @@ pub fn run(job: Job, snap: &Snapshot) -> Error {
         }
         Err(e) => return Error::line(msg::confine_failed("configuration", &e)),
     };
-    let caller = Target {
-        uid: sys::getuid(),
-        gid: sys::getgid(),
-    };
-    let target = match choose_target(&job, &cfg, caller) {
-        Ok(t) => t,
+    let caller = Caller::current();
+    let plan = match plan(&mut job, &cfg, &caller) {
+        Ok(p) => p,
         Err(e) => return e,
     };
     // Never run a tool as root, whatever the configuration or the caller says.
-    if target.uid.0 == 0 {
+    if plan.target.uid.0 == 0 {
         return Error::line(msg::fatal_root());
+    }
+    if let Err(e) = hand_over_input_files(&mut job, caller.ids) {
+        return e;
     }
     let pid = sys::getpid();
     let Some(start) = jobs::start_time("self") else {
@@ -50,41 +115,77 @@ pub fn run(job: Job, snap: &Snapshot) -> Error {
         )));
     };
     let nohup = job.prelude.nohup;
+    let target = plan.target;
     let mut steps = RealSteps {
         job,
         cfg,
         snap: snap.clone(),
         pid,
         start,
-        caller,
+        caller: caller.ids,
         target,
         filter: None,
         stale_tmp: Vec::new(),
+        workdir: plan.workdir,
+        job_dir: None,
     };
     drop::run(&mut sys::Linux, &mut steps, target, nohup)
 }
 
-/// The identity the job runs as: the configured job user, or for rg the configured owner of
-/// the cache root the path lies under (never the owner of a caller-chosen path).
-fn choose_target(job: &Job, cfg: &Config, caller: Target) -> Result<Target, Error> {
-    if job.prelude.tool == Tool::Rg {
-        let path = job.checked.rg_path.clone().unwrap_or_default();
-        return rg_target(&path, cfg, caller);
-    }
-    match users::by_name(&cfg.job_user) {
-        Some(a) => Ok(Target {
-            uid: Uid(a.uid),
-            gid: Gid(a.gid),
-        }),
-        None => {
-            msg::diag(&msg::job_user_missing(&cfg.job_user));
-            Ok(caller)
+fn plan(job: &mut Job, cfg: &Config, caller: &Caller) -> Result<Plan, Error> {
+    match job.prelude.tool {
+        Tool::Rg => rg_plan(job, cfg, caller),
+        Tool::CachePurge
+            if job
+                .checked
+                .purge
+                .as_ref()
+                .is_some_and(PurgeRequest::touches_cache) =>
+        {
+            purge_plan(job, cfg, caller)
         }
+        _ => job_user_plan(cfg, caller),
     }
+}
+
+/// Fetch tools: the caller's `caller_job_user`, else the configured `job_user` (issue 15
+/// class 7: tenants can be kept apart; `nobody` stays the default, as NPP expects).
+fn job_user_plan(cfg: &Config, caller: &Caller) -> Result<Plan, Error> {
+    let mapped =
+        !caller.name.is_empty() && cfg.caller_job_users.iter().any(|m| m.caller == caller.name);
+    let name = if mapped {
+        cfg.job_user_for(&caller.name)
+    } else {
+        cfg.job_user.as_str()
+    };
+    let target = match users::by_name(name) {
+        Some(a) => {
+            if mapped {
+                msg::diag(&msg::caller_job_user(&caller.name, &a.name, a.uid));
+            }
+            Target {
+                uid: Uid(a.uid),
+                gid: Gid(a.gid),
+            }
+        }
+        // A mapping exists to keep this caller apart from the others: never fall back.
+        None if mapped => return Err(Error::line(msg::mapped_job_user_missing(name))),
+        None => {
+            msg::diag(&msg::job_user_missing(name));
+            caller.ids
+        }
+    };
+    Ok(Plan {
+        target,
+        workdir: Workdir::Private,
+    })
 }
 
 /// Lexically normalises an absolute path; `None` if it has `..` (never resolved lexically).
 fn normalise(p: &Path) -> Option<PathBuf> {
+    if !p.is_absolute() {
+        return None;
+    }
     let mut out = PathBuf::from("/");
     for c in p.components() {
         match c {
@@ -96,36 +197,261 @@ fn normalise(p: &Path) -> Option<PathBuf> {
     Some(out)
 }
 
-fn rg_target(path: &OsStr, cfg: &Config, caller: Target) -> Result<Target, Error> {
-    let Some(norm) = normalise(Path::new(path)) else {
-        return Err(Error::line(msg::rg_refusing()));
-    };
-    // Only a lexical match against the root-owned configuration decides whether anything is
-    // probed as root at all: paths outside the cache roots run as the caller, unprobed.
-    let Some(root) = cfg.cache_roots.iter().find(|r| norm.starts_with(&r.path)) else {
-        msg::diag(&msg::rg_not_cache_root(path, caller.uid.0));
-        return Ok(caller);
-    };
-    // No symlink at any level (a trailing `/` or `/.` no longer hides one, spec §7.1-A).
-    match resolve::walk(&norm, false, false) {
-        Ok(w) if w.stat.is_dir() => {}
-        _ => return Err(Error::line(msg::rg_bad_path(path))),
-    }
+/// The owner account of a root, refusing root itself.
+fn root_owner(root: &CacheRoot) -> Result<users::Account, Error> {
     let Some(owner) = users::by_name(&root.owner) else {
         return Err(Error::line(msg::user_not_in_passwd(&root.owner)));
     };
     if owner.uid == 0 {
         return Err(Error::line(msg::rg_refusing()));
     }
-    if owner.uid == caller.uid.0 {
-        msg::diag(&msg::rg_owner_is_caller(owner.uid));
-        return Ok(caller);
+    Ok(owner)
+}
+
+/// The identity for acting on a root: its owner, or the caller when the caller owns it.
+fn owner_target(owner: &users::Account, caller: &Caller) -> Target {
+    if owner.uid == caller.ids.uid.0 {
+        return caller.ids;
     }
-    msg::diag(&msg::rg_dropping(path, &owner.name, owner.uid));
-    Ok(Target {
+    Target {
         uid: Uid(owner.uid),
         gid: Gid(owner.gid),
+    }
+}
+
+fn rg_plan(job: &mut Job, cfg: &Config, caller: &Caller) -> Result<Plan, Error> {
+    let path = job.checked.rg_path.clone().unwrap_or_default();
+    let Some(norm) = normalise(Path::new(&path)) else {
+        return Err(Error::line(msg::rg_refusing()));
+    };
+    // Only a lexical match against the root-owned configuration decides whether anything is
+    // probed as root at all: paths outside the cache roots run as the caller, unprobed. The
+    // most specific root wins when roots nest.
+    let Some(root) = cfg
+        .cache_roots
+        .iter()
+        .filter(|r| norm.starts_with(&r.path))
+        .max_by_key(|r| r.path.components().count())
+    else {
+        msg::diag(&msg::rg_not_cache_root(&path, caller.ids.uid.0));
+        return Ok(Plan {
+            target: caller.ids,
+            workdir: Workdir::Private,
+        });
+    };
+    if !caller.may_use(root) {
+        return Err(Error::line(msg::root_not_allowed(
+            &root.path,
+            &caller.name,
+            caller.ids.uid.0,
+        )));
+    }
+    let owner = root_owner(root)?;
+    let root_fd = resolve::open_cache_root(&root.path, owner.uid)
+        .map_err(|why| Error::line(msg::root_refused(&root.path, &why)))?;
+    // No symlink at any level below the root either (a trailing `/` or `/.` no longer hides
+    // one, spec §7.1-A); the directory reached is the one rg searches.
+    let rel = norm.strip_prefix(&root.path).unwrap_or(Path::new(""));
+    let Some(dir) = resolve::walk_dir_beneath(&root_fd, rel) else {
+        return Err(Error::line(msg::rg_bad_path(&path)));
+    };
+    let target = owner_target(&owner, caller);
+    if target == caller.ids {
+        msg::diag(&msg::rg_owner_is_caller(owner.uid));
+    } else {
+        msg::diag(&msg::rg_dropping(&path, &owner.name, owner.uid));
+    }
+    if let Some(i) = job.checked.rg_path_index {
+        job.checked.args[i] = OsString::from(".");
+    }
+    msg::diag(&msg::started_in_checked_dir("rg", &path));
+    Ok(Plan {
+        target,
+        workdir: Workdir::CacheRoot {
+            root: root.path.clone(),
+            dir,
+        },
     })
+}
+
+/// `safexec cache-purge …` (issue 13): runs as the owner of one of the caller's roots, in the
+/// checked root directory, with the root's key template and levels.
+fn purge_plan(job: &mut Job, cfg: &Config, caller: &Caller) -> Result<Plan, Error> {
+    let req = job.checked.purge.clone().unwrap_or_default();
+    let allowed: Vec<&CacheRoot> = cfg
+        .cache_roots
+        .iter()
+        .filter(|r| caller.may_use(r))
+        .collect();
+    if allowed.is_empty() {
+        return Err(Error::line(msg::purge_no_root(
+            &caller.name,
+            caller.ids.uid.0,
+        )));
+    }
+    let root = choose_root(&allowed, &req).map_err(Error::line)?;
+    let owner = root_owner(root)?;
+    let dir = resolve::open_cache_root(&root.path, owner.uid)
+        .map_err(|why| Error::line(msg::root_refused(&root.path, &why)))?;
+    let target = owner_target(&owner, caller);
+    let mut args: Vec<OsString> = vec![
+        "--cache-path".into(),
+        ".".into(),
+        "--cache-key".into(),
+        root.key.clone().into(),
+        "--levels".into(),
+        root.levels.clone().into(),
+    ];
+    args.extend(req.args.iter().cloned());
+    job.checked.args = args;
+    msg::diag(&msg::purge_root(&root.path, &owner.name, owner.uid));
+    Ok(Plan {
+        target,
+        workdir: Workdir::CacheRoot {
+            root: root.path.clone(),
+            dir,
+        },
+    })
+}
+
+/// The host (lower case, without a trailing dot) and port of an `http(s)://` URL.
+pub fn url_authority(url: &[u8]) -> Option<(String, u16)> {
+    let lower = url.to_ascii_lowercase();
+    let (rest, default_port) = if let Some(r) = lower.strip_prefix(b"https://") {
+        (r, 443)
+    } else if let Some(r) = lower.strip_prefix(b"http://") {
+        (r, 80)
+    } else {
+        return None;
+    };
+    let end = rest
+        .iter()
+        .position(|&c| matches!(c, b'/' | b'?' | b'#'))
+        .unwrap_or(rest.len());
+    let auth = &rest[..end];
+    let auth = match auth.iter().rposition(|&c| c == b'@') {
+        Some(i) => &auth[i + 1..],
+        None => auth,
+    };
+    let (host, port) = if auth.first() == Some(&b'[') {
+        let close = auth.iter().position(|&c| c == b']')?;
+        (&auth[..=close], &auth[close + 1..])
+    } else {
+        match auth.iter().rposition(|&c| c == b':') {
+            Some(i) => (&auth[..i], &auth[i..]),
+            None => (auth, &auth[auth.len()..]),
+        }
+    };
+    let port = match port {
+        [] => default_port,
+        [b':', digits @ ..] if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) => {
+            std::str::from_utf8(digits).ok()?.parse().ok()?
+        }
+        _ => return None,
+    };
+    let host = std::str::from_utf8(host).ok()?.trim_end_matches('.');
+    if host.is_empty() {
+        return None;
+    }
+    Some((host.to_string(), port))
+}
+
+/// Chooses the cache root of a purge among the caller's allowed roots: the one `--cache-path`
+/// names (exactly, after lexical normalisation), else the only one, else the one whose `url=`
+/// lists the host (and port) of every URL. `Err` is the refusal line.
+pub fn choose_root<'a>(
+    allowed: &[&'a CacheRoot],
+    req: &PurgeRequest,
+) -> Result<&'a CacheRoot, String> {
+    if let Some(p) = &req.cache_path {
+        let norm = normalise(Path::new(p));
+        return allowed
+            .iter()
+            .find(|r| norm.as_deref() == Some(r.path.as_path()))
+            .copied()
+            .ok_or_else(|| msg::purge_path_not_allowed(p));
+    }
+    if let [only] = allowed {
+        return Ok(only);
+    }
+    if req.urls.is_empty() {
+        return Err(msg::purge_several_roots());
+    }
+    let mut chosen: Option<&CacheRoot> = None;
+    for url in &req.urls {
+        let Some((host, port)) = url_authority(url.as_bytes()) else {
+            return Err(msg::purge_no_root_for_url(url));
+        };
+        let matches: Vec<&CacheRoot> = allowed
+            .iter()
+            .copied()
+            .filter(|r| {
+                r.urls
+                    .iter()
+                    .any(|u| url_authority(u.as_bytes()) == Some((host.clone(), port)))
+            })
+            .collect();
+        let [root] = matches[..] else {
+            return Err(msg::purge_no_root_for_url(url));
+        };
+        match chosen {
+            Some(c) if c.path != root.path => return Err(msg::purge_urls_span_roots()),
+            _ => chosen = Some(root),
+        }
+    }
+    chosen.ok_or_else(msg::purge_several_roots)
+}
+
+/// Issue 15 class 1: a file the tool would open as the job user (cache-preload
+/// `--url-list FILE`) is opened here, with the caller's file-system identity, and handed to the
+/// tool as its stdin (the value becomes `-`). What the caller cannot read, the job never gets.
+fn hand_over_input_files(job: &mut Job, caller: Target) -> Result<(), Error> {
+    let slot = match &job.checked.file_slots[..] {
+        [] => return Ok(()),
+        [one] => one.clone(),
+        [_, second, ..] => {
+            return Err(Error::line(msg::one_input_file(
+                job.prelude.tool.name(),
+                &second.value,
+            )))
+        }
+    };
+    let file = open_as(caller, Path::new(&slot.value)).map_err(|e| {
+        Error::line(msg::input_file_refused(
+            job.prelude.tool.name(),
+            &slot.value,
+            &e,
+        ))
+    })?;
+    // dup2 clears FD_CLOEXEC on fd 0, so the tool inherits it; the original closes on drop.
+    nix::unistd::dup2(file.as_raw_fd(), 0)
+        .map_err(|e| Error::line(msg::drop_step_failed("dup2", &e.to_string())))?;
+    let mut v = slot.prefix.clone();
+    v.push("-");
+    job.checked.args[slot.index] = v;
+    msg::diag(&msg::input_file_handed(&slot.value));
+    Ok(())
+}
+
+/// Opens `path` for reading with the caller's file-system ids (its supplementary groups are
+/// still ours until the drop), then restores root's and verifies that it did.
+fn open_as(caller: Target, path: &Path) -> std::io::Result<std::fs::File> {
+    use nix::unistd::{setfsgid, setfsuid, Gid as NGid, Uid as NUid};
+    let prev_gid = setfsgid(NGid::from_raw(caller.gid.0));
+    let prev_uid = setfsuid(NUid::from_raw(caller.uid.0));
+    let opened = std::fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open(path);
+    setfsuid(prev_uid);
+    setfsgid(prev_gid);
+    // setfsuid reports the previous value: asking for an invalid id reads the current one.
+    let now_uid = setfsuid(NUid::from_raw(u32::MAX));
+    let now_gid = setfsgid(NGid::from_raw(u32::MAX));
+    if now_uid != prev_uid || now_gid != prev_gid {
+        return Err(std::io::Error::other("cannot restore the file-system ids"));
+    }
+    opened
 }
 
 /// The real pipeline steps.
@@ -138,8 +464,12 @@ struct RealSteps {
     caller: Target,
     target: Target,
     filter: Option<SeccompFilter>,
-    /// Private `-P` directories of finished jobs, removed after the drop.
+    /// Private directories of finished jobs, emptied after the drop.
     stale_tmp: Vec<String>,
+    /// Where the job starts.
+    workdir: Workdir,
+    /// The private directory, once created.
+    job_dir: Option<tmpdir::JobDir>,
 }
 
 impl Steps for RealSteps {
@@ -175,18 +505,20 @@ impl Steps for RealSteps {
         confine::lower_rlimits(&self.cfg, placement)
     }
 
-    fn prepare_as_root(&mut self, target: Target) {
-        if self.job.checked.tmp_slots.is_empty() {
-            return;
+    fn prepare_as_root(&mut self, target: Target) -> Result<(), String> {
+        if let Workdir::CacheRoot { .. } = self.workdir {
+            // Checked and opened while planning; rg and cache-purge take no `-P`.
+            return Ok(());
         }
         self.stale_tmp = tmpdir::stale_job_dirs();
-        match tmpdir::prepare(self.pid, self.start, target.uid, target.gid) {
-            Ok(dir) => {
-                msg::diag(&msg::rewriting_p(OsStr::new("/tmp"), &dir));
-                self.job.checked.rewrite_tmp(OsStr::new(&dir));
-            }
-            Err(warning) => msg::diag(&warning),
+        let dir = tmpdir::prepare(self.pid, self.start, target.uid, target.gid)
+            .map_err(|why| msg::job_dir_failed(&why))?;
+        if !self.job.checked.tmp_slots.is_empty() {
+            msg::diag(&msg::rewriting_p(OsStr::new("/tmp"), &dir.path));
+            self.job.checked.rewrite_tmp(OsStr::new(&dir.path));
         }
+        self.job_dir = Some(dir);
+        Ok(())
     }
 
     fn drop_bounding_set(&mut self) -> Result<(), String> {
@@ -199,7 +531,22 @@ impl Steps for RealSteps {
 
     fn finalize(&mut self, placement: &Placement) -> Result<Exec, String> {
         tmpdir::remove_stale(&self.stale_tmp);
-        apply_safe_cwd(self.snap.safe_cwd);
+        // The cwd comes from a descriptor opened as root, entered with the job's own rights;
+        // SAFEXEC_SAFE_CWD no longer matters in setuid mode (issue 15 class 3).
+        let (cwd_fd, cache_root) = match (&self.workdir, &self.job_dir) {
+            (Workdir::CacheRoot { root, dir }, _) => (dir.as_fd(), Some(root.as_path())),
+            (Workdir::Private, Some(d)) => (d.fd.as_fd(), None),
+            (Workdir::Private, None) => return Err(msg::job_dir_failed("not created")),
+        };
+        sys::fchdir(cwd_fd).map_err(|e| msg::drop_step_failed("fchdir", &e.to_string()))?;
+        // Landlock (safexec-b): the confine step gets the tool kind, the job directory and the
+        // cache root here, after the drop and before exec:
+        // confine::landlock(self.job.prelude.tool, job_dir_path, cache_root)?;
+        let _landlock_inputs = (
+            self.job.prelude.tool,
+            self.job_dir.as_ref().map(|d| d.path.as_str()),
+            cache_root,
+        );
         if self.job.prelude.nice {
             // Raising the nice value needs no privilege; a failure leaves it unchanged.
             let _ = sys::nice(10);

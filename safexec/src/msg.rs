@@ -267,9 +267,94 @@ pub fn cwd_failed(err: &std::io::Error) -> String {
 pub fn rewriting_p(from: &OsStr, to: &str) -> String {
     format!("Info: Rewriting wget -P '{}' -> '{to}'", esc(from))
 }
-/// No safe private directory.
-pub fn unsafe_fallback(path: &str, why: &str) -> String {
-    format!("Warning: unsafe fallback '{path}' ({why}). Keeping '-P /tmp'.")
+/// The job's private directory could not be set up: the job is refused (no fallback).
+pub fn job_dir_failed(why: &str) -> String {
+    format!("Fatal: cannot create the job's private directory ({why}); refusing to exec")
+}
+/// class 7: this caller's jobs run as its mapped user.
+pub fn caller_job_user(caller: &str, user: &str, uid: u32) -> String {
+    format!("Info: safexec: jobs of '{caller}' run as '{user}' (uid={uid}, caller_job_user)")
+}
+/// class 7: the mapped job user does not exist.
+pub fn mapped_job_user_missing(user: &str) -> String {
+    format!("Error: safexec: caller_job_user '{user}' is not in /etc/passwd; refusing exec")
+}
+/// class 8: a cache root the caller is not bound to.
+pub fn root_not_allowed(root: &std::path::Path, caller: &str, uid: u32) -> String {
+    format!(
+        "Error: safexec: cache_root '{}' does not allow this caller ('{caller}', uid={uid}; see allow= in /etc/safexec.conf); refusing exec",
+        esc(root.as_os_str())
+    )
+}
+/// class 4: a cache root whose path is unsafe.
+pub fn root_refused(root: &std::path::Path, why: &str) -> String {
+    format!(
+        "Error: safexec: ignoring cache_root '{}': {why}; refusing exec",
+        esc(root.as_os_str())
+    )
+}
+/// class 4: the tool starts in the checked directory with a relative path.
+pub fn started_in_checked_dir(tool: &str, path: &OsStr) -> String {
+    format!(
+        "Info: safexec: {tool} runs in the checked directory '{}' and is given '.'",
+        esc(path)
+    )
+}
+/// cache-purge: no root for this caller.
+pub fn purge_no_root(caller: &str, uid: u32) -> String {
+    format!("Error: safexec: no cache_root in /etc/safexec.conf allows '{caller}' (uid={uid}); refusing cache-purge")
+}
+/// cache-purge: the root chosen.
+pub fn purge_root(root: &std::path::Path, owner: &str, uid: u32) -> String {
+    format!(
+        "Info: safexec: cache-purge on cache_root '{}' as '{owner}' (uid={uid})",
+        esc(root.as_os_str())
+    )
+}
+/// cache-purge: `--cache-path` is not one of the caller's roots.
+pub fn purge_path_not_allowed(path: &OsStr) -> String {
+    format!(
+        "Error: safexec: cache-purge --cache-path '{}' is not one of your configured cache roots; refusing exec",
+        esc(path)
+    )
+}
+/// cache-purge: several roots and nothing to choose by.
+pub fn purge_several_roots() -> String {
+    "Error: safexec: you have several cache roots; name one with --cache-path; refusing exec"
+        .to_string()
+}
+/// cache-purge: no (single) root lists the URL's host.
+pub fn purge_no_root_for_url(url: &OsStr) -> String {
+    format!(
+        "Error: safexec: no single one of your cache roots lists the host of '{}' in url=; name one with --cache-path; refusing exec",
+        esc(url)
+    )
+}
+/// cache-purge: URLs of different roots in one call.
+pub fn purge_urls_span_roots() -> String {
+    "Error: safexec: the URLs belong to different cache roots; purge each root separately; refusing exec"
+        .to_string()
+}
+/// class 1: only one input file can be handed over.
+pub fn one_input_file(tool: &str, second: &OsStr) -> String {
+    format!(
+        "Error: {tool}: only one input file can be passed through safexec (second: '{}')",
+        esc(second)
+    )
+}
+/// class 1: the caller cannot open its input file.
+pub fn input_file_refused(tool: &str, path: &OsStr, e: &std::io::Error) -> String {
+    format!(
+        "Error: {tool}: cannot open '{}' as the caller: {e}; refusing exec",
+        esc(path)
+    )
+}
+/// class 1: the input file was opened as the caller and is the tool's stdin.
+pub fn input_file_handed(path: &OsStr) -> String {
+    format!(
+        "Info: safexec: '{}' opened as the caller and passed as stdin ('-')",
+        esc(path)
+    )
 }
 /// Shim injected.
 pub fn injected(so: &str, case: &str, prog: &str) -> String {

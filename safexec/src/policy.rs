@@ -29,6 +29,8 @@ pub enum Tool {
     Rg,
     /// sha256sum (harmless; used by the benchmark).
     Sha256sum,
+    /// The project's nginx cache purger, run as a configured cache root's owner.
+    CachePurge,
 }
 
 impl Tool {
@@ -40,6 +42,7 @@ impl Tool {
             b"cache-preload" => Some(Tool::CachePreload),
             b"rg" => Some(Tool::Rg),
             b"sha256sum" => Some(Tool::Sha256sum),
+            b"cache-purge" => Some(Tool::CachePurge),
             _ => None,
         }
     }
@@ -52,6 +55,7 @@ impl Tool {
             Tool::CachePreload => "cache-preload",
             Tool::Rg => "rg",
             Tool::Sha256sum => "sha256sum",
+            Tool::CachePurge => "cache-purge",
         }
     }
 }
@@ -65,6 +69,42 @@ pub struct TmpSlot {
     pub prefix: OsString,
 }
 
+/// A value that names a local file the tool would open (cache-preload `--url-list FILE`).
+///
+/// In setuid mode the tool would open it as the job user, which can read what the caller
+/// cannot (issue 15 class 1), so the core opens it as the caller before the drop and hands the
+/// tool the descriptor instead (on stdin, the value rewritten to `-`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileSlot {
+    /// Index into [`Checked::args`].
+    pub index: usize,
+    /// Bytes before the value in that argument (`""` or `"--url-list="`).
+    pub prefix: OsString,
+    /// The file name as given.
+    pub value: OsString,
+}
+
+/// `cache-purge` through safexec: what the caller asked for, before the core adds the cache
+/// directory, key template and levels from the caller's `cache_root` line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PurgeRequest {
+    /// `--cache-path DIR` as given: it must name one of the caller's configured roots.
+    pub cache_path: Option<OsString>,
+    /// The URL operands and `--prefix` values (they choose the root by host).
+    pub urls: Vec<OsString>,
+    /// `--all` was given.
+    pub all: bool,
+    /// The caller's arguments without `--cache-path` and its value.
+    pub args: Vec<OsString>,
+}
+
+impl PurgeRequest {
+    /// Whether the request acts on a cache at all (`--help`/`--version` alone do not).
+    pub fn touches_cache(&self) -> bool {
+        self.all || !self.urls.is_empty() || self.cache_path.is_some()
+    }
+}
+
 /// The outcome of a successful check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checked {
@@ -74,6 +114,12 @@ pub struct Checked {
     pub tmp_slots: Vec<TmpSlot>,
     /// rg: the single path operand.
     pub rg_path: Option<OsString>,
+    /// rg: the index of that operand in [`Checked::args`].
+    pub rg_path_index: Option<usize>,
+    /// Values naming local files to be opened as the caller (cache-preload `--url-list`).
+    pub file_slots: Vec<FileSlot>,
+    /// cache-purge: the request.
+    pub purge: Option<PurgeRequest>,
 }
 
 impl Checked {
@@ -106,6 +152,11 @@ enum Check {
     WriteOut,
     /// An http(s) URL.
     Url,
+    /// A local file the tool reads: `-` (stdin), or a name the core opens as the caller.
+    InputFile,
+    /// An absolute directory without control characters (cache-purge `--cache-path`; the core
+    /// accepts only one of the caller's configured cache roots).
+    AbsDir,
     /// A plain word (HTTP method, encoding name, color mode).
     Word,
 }
@@ -236,12 +287,13 @@ const CURL: &[Opt] = &[
 
 /// The crawler's native flags (crawler/src/cli/args.rs); its wget dialect is [`WGET`]. Listed
 /// first so its `-H` (header) wins over wget's `-H` (span-hosts). Nothing here writes to a
-/// caller-chosen path; `--url-list` reads one as the job user.
+/// caller-chosen path; `--url-list FILE` is opened as the caller and handed over as a descriptor.
+/// `--cache-path`, `--index-out` and `--replay-keys` (files and caches) are not listed: refused.
 const CACHE_PRELOAD_NATIVE: &[Opt] = &[
     o("json", "", No),
     o("sitemap", "", Req(Url)),
     o("robots-sitemaps", "", No),
-    o("url-list", "", Req(Any)),
+    o("url-list", "", Req(InputFile)),
     o("no-recursive", "", No),
     o("max-depth", "", Req(Word)),
     o("max-pages", "", Req(Word)),
@@ -302,7 +354,21 @@ const RG: &[Opt] = &[
     o("glob", "g", Req(Text)),
 ];
 
-/// sha256sum: computing digests only (no `-c`, which reads a list of files).
+/// cache-purge (SEAMS §4): what to purge and how to report it. `--cache-key` and `--levels` are
+/// refused: they come from the caller's `cache_root` line, as does the directory, so a caller
+/// can only name (`--cache-path`) one of its own configured roots.
+const CACHE_PURGE: &[Opt] = &[
+    o("prefix", "", Req(Url)),
+    o("all", "", No),
+    o("json", "", No),
+    o("dry-run", "", No),
+    o("cache-path", "", Req(AbsDir)),
+    o("help", "h", No),
+    o("version", "V", No),
+];
+
+/// sha256sum: computing digests only (no `-c`, which reads a list of files); operands are
+/// `/dev/null` or `-` only, since any other file would be read as the job user.
 const SHA256SUM: &[Opt] = &[
     o("binary", "b", No),
     o("text", "t", No),
@@ -344,6 +410,11 @@ fn dialect(tool: Tool) -> Dialect {
         Tool::Sha256sum => Dialect {
             tool,
             tables: &[SHA256SUM],
+            long_eq: true,
+        },
+        Tool::CachePurge => Dialect {
+            tool,
+            tables: &[CACHE_PURGE],
             long_eq: true,
         },
     }
@@ -567,6 +638,10 @@ fn check_value(tool: Tool, f: &Found, check: Check) -> Result<(), String> {
         WriteOut => Ok(()),
         Url if is_http_url(b) => Ok(()),
         Url => refuse("only http:// and https:// URLs"),
+        InputFile if b.is_empty() || has_ctl(b) => refuse("a file name or -"),
+        InputFile => Ok(()),
+        AbsDir if b.first() == Some(&b'/') && !has_ctl(b) => Ok(()),
+        AbsDir => refuse("an absolute directory"),
     }
 }
 
@@ -575,18 +650,27 @@ pub fn check(tool: Tool, args: &[OsString]) -> Result<Checked, String> {
     let d = dialect(tool);
     let parsed = parse(&d, args)?;
     let mut tmp_slots = Vec::new();
+    let mut file_slots = Vec::new();
     for f in &parsed.found {
         if let Req(c) = f.opt.val {
-            if f.value.is_some() {
+            if let Some(value) = &f.value {
                 check_value(tool, f, c)?;
+                let (index, prefix) = f.value_at.clone().unwrap_or_default();
                 if c == TmpDir {
-                    let (index, prefix) = f.value_at.clone().unwrap_or_default();
                     tmp_slots.push(TmpSlot { index, prefix });
+                } else if c == InputFile && value.as_bytes() != b"-" {
+                    file_slots.push(FileSlot {
+                        index,
+                        prefix,
+                        value: value.clone(),
+                    });
                 }
             }
         }
     }
     let mut rg_path = None;
+    let mut rg_path_index = None;
+    let mut purge = None;
     match tool {
         Tool::Wget | Tool::Curl | Tool::CachePreload => {
             for (_, op) in &parsed.operands {
@@ -603,28 +687,86 @@ pub fn check(tool: Tool, args: &[OsString]) -> Result<Checked, String> {
             let has_regexp = parsed.found.iter().any(|f| f.opt.long == "regexp");
             let version_only =
                 parsed.operands.is_empty() && parsed.found.iter().all(|f| f.opt.long == "version");
-            let paths: Vec<&OsString> = parsed
+            let paths: Vec<&(usize, OsString)> = parsed
                 .operands
                 .iter()
                 .skip(usize::from(!has_regexp))
-                .map(|(_, p)| p)
                 .collect();
             if paths.len() != 1 || version_only {
                 return Err(msg::rg_refusing());
             }
-            let path = paths[0];
+            let (index, path) = paths[0];
             if !path.as_bytes().starts_with(b"/") {
                 return Err(msg::rg_refusing());
             }
             rg_path = Some(path.clone());
+            rg_path_index = Some(*index);
         }
-        Tool::Sha256sum => {}
+        Tool::Sha256sum => {
+            for (_, op) in &parsed.operands {
+                if op.as_bytes() != b"/dev/null" && op.as_bytes() != b"-" {
+                    return Err(msg::operand_refused(
+                        tool.name(),
+                        op,
+                        "only /dev/null or -: a file would be read as the job user",
+                    ));
+                }
+            }
+        }
+        Tool::CachePurge => purge = Some(purge_request(&parsed, args)?),
     }
     Ok(Checked {
         args: args.to_vec(),
         tmp_slots,
         rg_path,
+        rg_path_index,
+        file_slots,
+        purge,
     })
+}
+
+fn purge_request(parsed: &Parsed, args: &[OsString]) -> Result<PurgeRequest, String> {
+    let tool = Tool::CachePurge.name();
+    let mut req = PurgeRequest::default();
+    // Argument indices that belong to `--cache-path` (the option and its value).
+    let mut drop_at: Vec<usize> = Vec::new();
+    for f in &parsed.found {
+        match f.opt.long {
+            "cache-path" => {
+                if req.cache_path.is_some() {
+                    return Err(msg::option_refused(tool, &f.spelled));
+                }
+                req.cache_path = f.value.clone();
+                if let Some((vi, prefix)) = &f.value_at {
+                    drop_at.push(*vi);
+                    // `--cache-path DIR` is two arguments, `--cache-path=DIR` one.
+                    if prefix.is_empty() {
+                        drop_at.push(vi.saturating_sub(1));
+                    }
+                }
+            }
+            "prefix" => req.urls.extend(f.value.clone()),
+            "all" => req.all = true,
+            _ => {}
+        }
+    }
+    for (_, op) in &parsed.operands {
+        if !is_http_url(op.as_bytes()) {
+            return Err(msg::operand_refused(
+                tool,
+                op,
+                "only http:// and https:// URLs",
+            ));
+        }
+        req.urls.push(op.clone());
+    }
+    req.args = args
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !drop_at.contains(i))
+        .map(|(_, a)| a.clone())
+        .collect();
+    Ok(req)
 }
 
 #[cfg(test)]
@@ -895,14 +1037,105 @@ mod tests {
     #[test]
     fn sha256sum_policy() {
         ok(Tool::Sha256sum, &["/dev/null"]);
-        ok(Tool::Sha256sum, &["-b", "--tag", "/etc/hostname", "-"]);
+        ok(Tool::Sha256sum, &["-b", "--tag", "/dev/null", "-"]);
         refused(Tool::Sha256sum, &["-c", "/tmp/sums"]);
         refused(Tool::Sha256sum, &["--check=/x"]);
+        // Class 1: any other file would be read as the job user.
+        refused(Tool::Sha256sum, &["/etc/hostname"]);
+        refused(Tool::Sha256sum, &["/proc/1/environ"]);
+    }
+
+    #[test]
+    fn class_1_url_list_files_are_recorded_for_opening_as_the_caller() {
+        let c = ok(
+            Tool::CachePreload,
+            &["--url-list", "/tmp/l", "--url-list=rel", "--url-list", "-"],
+        );
+        assert_eq!(
+            c.file_slots,
+            vec![
+                FileSlot {
+                    index: 1,
+                    prefix: OsString::new(),
+                    value: "/tmp/l".into()
+                },
+                FileSlot {
+                    index: 2,
+                    prefix: "--url-list=".into(),
+                    value: "rel".into()
+                },
+            ]
+        );
+        refused(Tool::CachePreload, &["--url-list", ""]);
+        refused(Tool::CachePreload, &["--url-list", "a\nb"]);
+        for bad in ["--cache-path", "--index-out", "--replay-keys", "--config"] {
+            refused(Tool::CachePreload, &[bad, "/x", "https://x/"]);
+        }
+    }
+
+    #[test]
+    fn cache_purge_policy_is_default_deny() {
+        let c = ok(
+            Tool::CachePurge,
+            &[
+                "--json",
+                "--cache-path",
+                "/var/cache/a",
+                "https://a.example/x",
+                "--prefix=https://a.example/blog/",
+                "--dry-run",
+            ],
+        );
+        let p = c.purge.unwrap();
+        assert_eq!(p.cache_path, Some("/var/cache/a".into()));
+        assert_eq!(
+            p.urls,
+            [
+                OsString::from("https://a.example/blog/"),
+                OsString::from("https://a.example/x")
+            ]
+        );
+        assert_eq!(
+            p.args,
+            a(&[
+                "--json",
+                "https://a.example/x",
+                "--prefix=https://a.example/blog/",
+                "--dry-run"
+            ])
+        );
+        let p = ok(Tool::CachePurge, &["--cache-path=/c", "--all"])
+            .purge
+            .unwrap();
+        assert!(p.all && p.args == a(&["--all"]));
+        assert!(!ok(Tool::CachePurge, &["--help"])
+            .purge
+            .unwrap()
+            .touches_cache());
+        for bad in [
+            &["--cache-key", "$host", "https://x/"][..],
+            &["--levels=1", "https://x/"],
+            &["--cache-path", "rel", "https://x/"],
+            &["--cache-path", "/a", "--cache-path", "/b", "https://x/"],
+            &["/etc/passwd"],
+            &["--prefix", "file:///"],
+            &["--index", "/x", "https://x/"],
+            &["-", "https://x/"],
+        ] {
+            refused(Tool::CachePurge, bad);
+        }
     }
 
     #[test]
     fn allowlist_is_exactly_the_tools_with_policies() {
-        for t in ["wget", "curl", "cache-preload", "rg", "sha256sum"] {
+        for t in [
+            "wget",
+            "curl",
+            "cache-preload",
+            "rg",
+            "sha256sum",
+            "cache-purge",
+        ] {
             assert_eq!(Tool::from_base(OsStr::new(t)).map(Tool::name), Some(t));
         }
         for t in [

@@ -255,6 +255,92 @@ pub fn check_wrapper_path(token: &OsStr) -> Result<(), String> {
     }
 }
 
+/// Opens a configured cache root for use by a job (issue 15 class 4).
+///
+/// The path is walked from `/` one component at a time with `O_PATH | O_NOFOLLOW`: no symlink
+/// at any level; `/` and every ancestor must be a root-owned directory that is not group- or
+/// other-writable (otherwise another account could swap the root between our check and the
+/// tool's use); the root itself must be a directory owned by root or by `owner_uid`, and not
+/// group- or other-writable. The returned `O_PATH` descriptor is the checked directory: the
+/// tool is started in it (`fchdir`) and given relative paths, so nothing is resolved twice.
+pub fn open_cache_root(path: &Path, owner_uid: u32) -> Result<OwnedFd, String> {
+    if !path.is_absolute() {
+        return Err("not an absolute path".to_string());
+    }
+    let mut fd = sys::openat(None, c"/", flags::O_PATH | flags::O_DIRECTORY, 0)
+        .map_err(|e| format!("/: {e}"))?;
+    let mut st = sys::fstat(fd.as_fd()).map_err(|e| format!("/: {e}"))?;
+    let mut here = PathBuf::from("/");
+    let names: Vec<OsString> = path
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_os_string()),
+            _ => None,
+        })
+        .collect();
+    if names.is_empty() || path.components().any(|c| c == Component::ParentDir) {
+        return Err("not a normal directory path".to_string());
+    }
+    for name in &names {
+        // Everything walked so far is an ancestor of the root.
+        if !st.is_dir() || !trusted(&st) {
+            return Err(format!(
+                "its ancestor '{}' is not a root-owned directory, or is group/other-writable",
+                here.display()
+            ));
+        }
+        let c = cstr(name).ok_or_else(|| "bad name".to_string())?;
+        fd = sys::openat(Some(fd.as_fd()), &c, flags::O_PATH | flags::O_NOFOLLOW, 0)
+            .map_err(|e| format!("'{}': {e}", here.join(name).display()))?;
+        here.push(name);
+        st = sys::fstat(fd.as_fd()).map_err(|e| format!("'{}': {e}", here.display()))?;
+        if st.is_symlink() {
+            return Err(format!("'{}' is a symlink", here.display()));
+        }
+    }
+    if !st.is_dir() {
+        return Err("it is not a directory".to_string());
+    }
+    if st.uid != 0 && st.uid != owner_uid {
+        return Err(format!(
+            "it is owned by uid {}, neither root nor its owner",
+            st.uid
+        ));
+    }
+    if st.mode & 0o022 != 0 {
+        return Err("it is group- or other-writable".to_string());
+    }
+    Ok(fd)
+}
+
+/// Walks `rel` (normal components only) below the directory `dir` with `O_PATH | O_NOFOLLOW`;
+/// every component must be a directory and none a symlink. `None` on anything else.
+pub fn walk_dir_beneath(dir: &OwnedFd, rel: &Path) -> Option<OwnedFd> {
+    let mut cur: Option<OwnedFd> = None;
+    for c in rel.components() {
+        let Component::Normal(name) = c else {
+            return None;
+        };
+        let parent = cur.as_ref().unwrap_or(dir);
+        let next = sys::openat(
+            Some(parent.as_fd()),
+            &cstr(name)?,
+            flags::O_PATH | flags::O_NOFOLLOW,
+            0,
+        )
+        .ok()?;
+        let st = sys::fstat(next.as_fd()).ok()?;
+        if !st.is_dir() {
+            return None;
+        }
+        cur = Some(next);
+    }
+    match cur {
+        Some(fd) => Some(fd),
+        None => dir.try_clone().ok(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -280,6 +366,26 @@ mod tests {
         assert!(walk(Path::new("relative/path"), true, true).is_err());
         let w = walk(Path::new("/usr/bin/../bin/env"), true, true).unwrap();
         assert_eq!(w.canonical, PathBuf::from("/usr/bin/env"));
+    }
+
+    #[test]
+    fn cache_roots_need_trusted_ancestors_and_no_symlinks() {
+        // /usr/share: root-owned ancestors, root-owned 0755 directory.
+        let fd = open_cache_root(Path::new("/usr/share"), 12345).expect("/usr/share");
+        assert!(walk_dir_beneath(&fd, Path::new("doc")).is_some());
+        assert!(walk_dir_beneath(&fd, Path::new("../etc")).is_none());
+        assert!(walk_dir_beneath(&fd, Path::new("no-such-dir-xyz")).is_none());
+        // /tmp is world-writable, so nothing below it can be a cache root.
+        let e = open_cache_root(Path::new("/tmp/x"), 0).unwrap_err();
+        assert!(e.contains("ancestor '/tmp'"), "{e}");
+        assert!(open_cache_root(Path::new("/tmp"), 0)
+            .unwrap_err()
+            .contains("writable"));
+        assert!(open_cache_root(Path::new("relative"), 0).is_err());
+        assert!(open_cache_root(Path::new("/usr/../etc"), 0).is_err());
+        assert!(open_cache_root(Path::new("/etc/hostname"), 0)
+            .unwrap_err()
+            .contains("not a directory"));
     }
 
     #[test]

@@ -105,7 +105,9 @@ pub fn decide(snap: &Snapshot, tool: Tool) -> Result<Decision, String> {
                 }
             }
         }
-        Tool::Rg | Tool::Sha256sum => d.lines.push(msg::shim_not_applicable(prog)),
+        Tool::Rg | Tool::Sha256sum | Tool::CachePurge => {
+            d.lines.push(msg::shim_not_applicable(prog))
+        }
     }
     Ok(d)
 }

@@ -171,25 +171,24 @@ fn hm_17_signal_mask_and_ignored_dispositions_are_reset() {
 }
 
 #[test]
-fn hm_10_11_safe_cwd() {
-    // /root is not writable (nor searchable) by nobody.
-    let out = probe_run(
-        safexec()
-            .args(["wget", "http://127.0.0.1/"])
-            .env("SAFEXEC_SAFE_CWD", "1")
-            .cwd("/root"),
-    );
-    assert_eq!(out.status, 0, "{out}");
-    assert_eq!(probe_value(&out, "cwd").as_deref(), Some("/tmp"), "{out}");
-    assert!(
-        out.stderr_str()
-            .contains("Info: CWD not accessible; switching to /tmp\n"),
-        "{out}"
-    );
-    // Unset and no TTY: the cwd is left alone even though the job cannot use it.
-    let out = probe_run(safexec().args(["wget", "http://127.0.0.1/"]).cwd("/root"));
-    assert_eq!(out.status, 0, "{out}");
-    assert_eq!(probe_value(&out, "cwd").as_deref(), Some("/root"), "{out}");
+fn hm_10_11_setuid_jobs_start_in_their_private_directory_whatever_safe_cwd_says() {
+    // Issue 15 class 3 replaced the C SAFEXEC_SAFE_CWD behaviour in setuid mode: the caller's
+    // cwd (here /root) is never the job's, with the variable set, unset or 0.
+    for v in [Some("1"), None, Some("0")] {
+        let mut inv = safexec().args(["wget", "http://127.0.0.1/"]).cwd("/root");
+        if let Some(v) = v {
+            inv = inv.env("SAFEXEC_SAFE_CWD", v);
+        }
+        let out = probe_run(inv);
+        assert_eq!(out.status, 0, "{out}");
+        let pid = probe_value(&out, "pid").unwrap();
+        let cwd = probe_value(&out, "cwd").unwrap();
+        assert!(
+            cwd.starts_with(&format!("/run/safexec-jobs/job.{pid}.")),
+            "{v:?}: {out}"
+        );
+        let _ = std::fs::remove_dir(cwd);
+    }
 }
 
 #[test]
@@ -202,9 +201,10 @@ fn hm_16_res_1_pinning_and_summary_lines() {
         err.contains("Info: pinned tool 'wget' -> '/usr/bin/wget'\n"),
         "{err}"
     );
+    let cwd = probe_value(&out, "cwd").unwrap();
     assert!(
         err.contains(&format!(
-            "Summary: user={0}:{1} (ruid={0} rgid={1}) cwd=/ tool=/usr/bin/wget\n",
+            "Summary: user={0}:{1} (ruid={0} rgid={1}) cwd={cwd} tool=/usr/bin/wget\n",
             nobody.uid, nobody.gid
         )),
         "{err}"
@@ -330,9 +330,9 @@ fn tmp_3_wget_p_tmp_becomes_a_private_job_directory() {
     let nobody = nobody();
     // A finished job's directory (its pid is beyond pid_max) is cleaned up by the next job.
     use std::os::unix::fs::PermissionsExt;
-    let _ = std::fs::create_dir("/tmp/nppp-cache");
-    std::fs::set_permissions("/tmp/nppp-cache", std::fs::Permissions::from_mode(0o711)).unwrap();
-    let stale = "/tmp/nppp-cache/job.4194305.1";
+    let _ = std::fs::create_dir("/run/safexec-jobs");
+    std::fs::set_permissions("/run/safexec-jobs", std::fs::Permissions::from_mode(0o711)).unwrap();
+    let stale = "/run/safexec-jobs/job.4194305.1";
     std::fs::create_dir_all(format!("{stale}/127.0.0.1/a")).unwrap();
     must(std::process::Command::new("chown").args([
         "-R",
@@ -344,7 +344,7 @@ fn tmp_3_wget_p_tmp_becomes_a_private_job_directory() {
     let pid = probe_value(&out, "pid").unwrap();
     let dir = probe_value(&out, "argv3").unwrap();
     assert!(
-        dir.starts_with(&format!("/tmp/nppp-cache/job.{pid}.")),
+        dir.starts_with(&format!("/run/safexec-jobs/job.{pid}.")),
         "{out}"
     );
     assert!(
@@ -358,7 +358,12 @@ fn tmp_3_wget_p_tmp_becomes_a_private_job_directory() {
         (md.uid(), md.gid(), md.mode() & 0o7777),
         (nobody.uid, nobody.gid, 0o700)
     );
-    let base = std::fs::symlink_metadata("/tmp/nppp-cache").unwrap();
+    assert_eq!(
+        probe_value(&out, "cwd").as_deref(),
+        Some(dir.as_str()),
+        "{out}"
+    );
+    let base = std::fs::symlink_metadata("/run/safexec-jobs").unwrap();
     assert_eq!((base.uid(), base.mode() & 0o7777), (0, 0o711));
     let _ = std::fs::remove_dir(&dir);
     // The first job emptied it as nobody; the next one removes the empty directory as root.
@@ -490,7 +495,9 @@ fn cache_preload_gets_pctnorm_case_and_never_ld_preload() {
 #[test]
 fn tmp_2_4_planted_nppp_cache_is_never_adopted() {
     // A fresh /tmp (tmpfs) in the namespace; the binary is reached through a bind mount of its
-    // install directory, which keeps the suid-capable source mount.
+    // install directory, which keeps the suid-capable source mount. Issue 15 class 5: the
+    // private directory no longer lives under /tmp, so a squatted /tmp/nppp-cache changes
+    // nothing, and the job still gets its private directory.
     let bin_dir = setuid_safexec().parent().unwrap().display().to_string();
     let probe = probe_binary();
     let u = test_user();
@@ -508,11 +515,9 @@ fn tmp_2_4_planted_nppp_cache_is_never_adopted() {
             .in_namespace(&setup)
             .run();
         assert_eq!(out.status, 0, "{plant}: {out}");
-        assert_eq!(probe_value(&out, "argv2").as_deref(), Some("/tmp"), "{out}");
-        assert!(
-            out.stderr_str()
-                .contains("Warning: unsafe fallback '/tmp/nppp-cache'"),
-            "{plant}: {out}"
-        );
+        let dir = probe_value(&out, "argv2").unwrap();
+        assert!(dir.starts_with("/run/safexec-jobs/job."), "{plant}: {out}");
+        assert_eq!(probe_value(&out, "cwd"), Some(dir.clone()), "{out}");
+        let _ = std::fs::remove_dir(dir);
     }
 }

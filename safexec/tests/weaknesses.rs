@@ -23,7 +23,8 @@ fn rg_probe() -> String {
 }
 
 /// A configured cache root `<base>/cache` (root-owned path) whose `site/` belongs to `owner`,
-/// and a look-alike `<base>/other/` owned by `owner` outside any cache root.
+/// and a look-alike `<base>/other/` owned by `owner` outside any cache root. The base is under
+/// `/var/lib` (root-owned ancestors, issue 15 class 4), not under the world-writable `/tmp`.
 struct CacheFixture {
     base: String,
     site: String,
@@ -31,9 +32,9 @@ struct CacheFixture {
 }
 
 fn cache_fixture(tag: &str, owner: &User) -> CacheFixture {
-    let base = format!("/tmp/safexec-tests/{}-{tag}", std::process::id());
+    let base = format!("/var/lib/safexec-tests/{}-{tag}", std::process::id());
     let _ = std::fs::remove_dir_all(&base);
-    for d in [&base, &format!("{base}/cache")] {
+    for d in ["/var/lib/safexec-tests", &base, &format!("{base}/cache")] {
         std::fs::create_dir_all(d).unwrap();
         std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
@@ -80,7 +81,13 @@ fn weakness_7_1_a_rg_never_switches_to_the_owner_of_an_unconfigured_path() {
 fn rg_1_switches_only_under_a_configured_root_to_its_configured_owner() {
     let owner = second_user();
     let f = cache_fixture("rg-1", owner);
-    let conf = format!("cache_root = {}/cache {}\n", f.base, owner.name);
+    let conf = format!(
+        "cache_root = {}/cache {} allow={},{}\n",
+        f.base,
+        owner.name,
+        test_user().name,
+        owner.name
+    );
     with_config(&conf, || {
         let out = safexec()
             .args([
@@ -102,6 +109,9 @@ fn rg_1_switches_only_under_a_configured_root_to_its_configured_owner() {
             Some(""),
             "no supplementary groups: {out}"
         );
+        // Class 4: rg searches the checked directory it was started in, given '.'.
+        assert_eq!(probe_value(&out, "cwd"), Some(f.site.clone()), "{out}");
+        assert_eq!(probe_value(&out, "argv6").as_deref(), Some("."), "{out}");
         // The look-alike outside the root still runs as the caller.
         let out = safexec()
             .args(["rg", "x", &f.other])
@@ -129,7 +139,13 @@ fn weakness_7_1_a_rg_trailing_slash_or_dot_does_not_hide_a_symlink() {
     let f = cache_fixture("rg-4", owner);
     let link = format!("{}/cache/link", f.base);
     std::os::unix::fs::symlink(&f.other, &link).unwrap();
-    let conf = format!("cache_root = {}/cache {}\n", f.base, owner.name);
+    let conf = format!(
+        "cache_root = {}/cache {} allow={},{}\n",
+        f.base,
+        owner.name,
+        test_user().name,
+        owner.name
+    );
     with_config(&conf, || {
         for p in [
             link.clone(),
