@@ -473,7 +473,11 @@ impl Crawl {
                 }
                 let r = fetcher.fetch(&item.target, body_use, &allow).await;
                 let done = match &r {
-                    Ok(resp) if !extras.is_empty() => extras.run(&resp.final_target.url).await,
+                    Ok(resp) if !extras.is_empty() => {
+                        extras
+                            .run(&resp.final_target.url, fetcher.pause_gate())
+                            .await
+                    }
                     _ => Vec::new(),
                 };
                 (item, r, done)

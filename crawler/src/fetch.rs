@@ -143,6 +143,33 @@ pub struct Fetcher {
     client: reqwest::Client,
     headers: HeaderMap,
     settings: Arc<FetchSettings>,
+    pause: PauseGate,
+}
+
+/// A site-wide pause: after a 429 or 503 with `Retry-After`, no request of the run (first try or
+/// retry) is sent before the pause ends. Requests already on the wire are not cut.
+#[derive(Clone, Debug, Default)]
+pub struct PauseGate(Arc<std::sync::Mutex<Option<Instant>>>);
+
+impl PauseGate {
+    /// Extends the pause to at least `until`.
+    pub fn pause_until(&self, until: Instant) {
+        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *g = Some(g.map_or(until, |p| p.max(until)));
+    }
+
+    /// When the current pause ends, if one is in force.
+    pub fn until(&self) -> Option<Instant> {
+        let g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        g.filter(|u| *u > Instant::now())
+    }
+
+    /// Waits out the pause (re-checking, since it may be extended meanwhile).
+    pub async fn wait(&self) {
+        while let Some(u) = self.until() {
+            tokio::time::sleep_until(u.into()).await;
+        }
+    }
 }
 
 /// The client settings every request of a run shares: manual redirects (each hop is normalized by
@@ -220,12 +247,18 @@ impl Fetcher {
                 link_limits: LinkLimits::default(),
                 max_scan_bytes: 32 << 20,
             }),
+            pause: PauseGate::default(),
         })
     }
 
     /// The settings in use.
     pub fn settings(&self) -> &FetchSettings {
         &self.settings
+    }
+
+    /// The run's `Retry-After` pause, shared by every clone of this fetcher.
+    pub fn pause_gate(&self) -> &PauseGate {
+        &self.pause
     }
 
     /// GET `target`, following redirects whose targets satisfy `allow`.
@@ -373,6 +406,7 @@ impl Fetcher {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
+            self.pause.wait().await;
             let sent = Instant::now();
             let result = self
                 .client
@@ -384,12 +418,22 @@ impl Fetcher {
                 Ok(resp) => {
                     let ttfb = sent.elapsed();
                     let code = resp.status().as_u16();
+                    let asked = matches!(code, 429 | 503)
+                        .then(|| retry_after(resp.headers()))
+                        .flatten()
+                        .map(|d| d.min(s.max_retry_wait));
+                    if let Some(d) = asked {
+                        // The server asked every client to hold off, not just this request.
+                        self.pause.pause_until(Instant::now() + d);
+                    }
                     if attempt < s.tries && s.retry_on.contains(&code) {
-                        let pause = retry_after(resp.headers())
-                            .unwrap_or(Duration::from_secs(u64::from(attempt)))
-                            .min(s.max_retry_wait);
+                        let pause = Duration::from_secs(u64::from(attempt)).min(s.max_retry_wait);
                         drain(resp).await;
-                        tokio::time::sleep(pause).await;
+                        if asked.is_some() {
+                            self.pause.wait().await;
+                        } else {
+                            tokio::time::sleep(pause).await;
+                        }
                         continue;
                     }
                     return Ok((resp, ttfb, attempt));

@@ -202,6 +202,59 @@ fn retry_on_429_honours_retry_after() {
 }
 
 #[test]
+fn retry_after_pauses_every_new_request() {
+    // The first request for /p1 gets 429 with Retry-After: 1. Requests to the other pages must
+    // not start during that second (before the fix, the other slots kept fetching).
+    let t0 = Instant::now();
+    let arrivals = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, Duration)>::new()));
+    let throttled = std::sync::Arc::new(std::sync::Mutex::new(None::<Duration>));
+    let (a, th) = (arrivals.clone(), throttled.clone());
+    let server = Server::start(move |r: &Req| {
+        let now = t0.elapsed();
+        a.lock().unwrap().push((r.path(), now));
+        match r.path().as_str() {
+            "/" => Resp::html(
+                (1..=8)
+                    .map(|i| format!("<a href=\"/p{i}\">p{i}</a>"))
+                    .collect::<String>(),
+            ),
+            "/p1" if th.lock().unwrap().is_none() => {
+                *th.lock().unwrap() = Some(now);
+                Resp::new(429, "slow down").header("Retry-After", "1")
+            }
+            _ => Resp::html("ok").delay(Duration::from_millis(100)),
+        }
+    });
+    for args in [
+        vec!["--json", "--concurrency", "3"],
+        vec!["--json"], // adaptive
+    ] {
+        arrivals.lock().unwrap().clear();
+        *throttled.lock().unwrap() = None;
+        let url = server.url("/");
+        let mut argv = args.clone();
+        argv.push(&url);
+        let out = run(&argv);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let at = throttled.lock().unwrap().expect("the 429 was sent");
+        let seen = arrivals.lock().unwrap().clone();
+        assert_eq!(seen.len(), 10, "{seen:?}"); // 9 pages + the retry of /p1
+                                                // Requests sent before the 429 arrived may land a moment after it; nothing else may
+                                                // start until the pause is over.
+        let early: Vec<_> = seen
+            .iter()
+            .filter(|(_, t)| {
+                *t > at + Duration::from_millis(100) && *t < at + Duration::from_millis(950)
+            })
+            .collect();
+        assert!(
+            early.is_empty(),
+            "{args:?}: during the pause: {early:?} (429 at {at:?})"
+        );
+    }
+}
+
+#[test]
 fn gzip_sitemaps_and_indexes() {
     let server = Server::start(|r: &Req| {
         let base = format!("http://{}", r.header("host").unwrap());

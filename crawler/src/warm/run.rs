@@ -168,6 +168,8 @@ pub struct ProbeResponse {
     pub headers: Vec<(String, String)>,
     /// Time to the response head.
     pub ttfb: Duration,
+    /// The `Retry-After` the response asked for.
+    pub retry_after: Option<Duration>,
 }
 
 impl ProbeResponse {
@@ -249,6 +251,7 @@ impl Probe {
             .map_err(|e| e.to_string())?;
         let ttfb = sent.elapsed();
         let status = resp.status().as_u16();
+        let retry_after = fetch::retry_after(resp.headers());
         let headers = resp
             .headers()
             .iter()
@@ -265,6 +268,7 @@ impl Probe {
             status,
             headers,
             ttfb,
+            retry_after,
         })
     }
 }
@@ -294,11 +298,20 @@ struct ExtraPlan {
 pub struct Extras(Vec<ExtraPlan>);
 
 impl Extras {
-    /// Runs them one after another (each counts as one request in flight) against `url`.
-    pub async fn run(self, url: &Url) -> Vec<Extra> {
+    /// Runs them one after another (each counts as one request in flight) against `url`,
+    /// honouring and extending the run's `Retry-After` pause.
+    pub async fn run(self, url: &Url, pause: &fetch::PauseGate) -> Vec<Extra> {
         let mut out = Vec::with_capacity(self.0.len());
         for p in self.0 {
+            pause.wait().await;
             let result = p.probe.get(url, &p.headers).await;
+            if let Ok(r) = &result {
+                if r.status == 429 || r.status == 503 {
+                    if let Some(d) = r.retry_after {
+                        pause.pause_until(Instant::now() + d.min(Duration::from_secs(60)));
+                    }
+                }
+            }
             out.push(Extra {
                 label: p.label,
                 node: p.node,
