@@ -587,3 +587,114 @@ impl Steps for RealSteps {
         self.job.pinned.fd.as_raw_fd()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root(path: &str, urls: &[&str]) -> CacheRoot {
+        let mut r = CacheRoot::new(path, "www-data");
+        r.urls = urls.iter().map(|u| u.to_string()).collect();
+        r
+    }
+
+    fn req(cache_path: Option<&str>, urls: &[&str], all: bool) -> PurgeRequest {
+        PurgeRequest {
+            cache_path: cache_path.map(OsString::from),
+            urls: urls.iter().map(OsString::from).collect(),
+            all,
+            args: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn url_authority_reads_host_and_port() {
+        let a = |u: &str| url_authority(u.as_bytes());
+        assert_eq!(
+            a("https://Example.COM/x"),
+            Some(("example.com".into(), 443))
+        );
+        assert_eq!(a("http://example.com."), Some(("example.com".into(), 80)));
+        assert_eq!(a("http://u:p@h:8080?q"), Some(("h".into(), 8080)));
+        assert_eq!(a("http://[::1]:81/"), Some(("[::1]".into(), 81)));
+        assert_eq!(a("http://[::1]/"), Some(("[::1]".into(), 80)));
+        for bad in [
+            "ftp://x/",
+            "http://",
+            "http://:80/",
+            "http://h:/",
+            "http://h:99999/",
+            "http://h:8a/",
+            "http://[::1/",
+        ] {
+            assert_eq!(a(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn purge_root_is_chosen_by_cache_path_then_by_host() {
+        let a = root(
+            "/var/cache/a",
+            &["https://a.example", "https://www.a.example"],
+        );
+        let b = root("/var/cache/b", &["http://b.example:8080"]);
+        let both = [&a, &b];
+        let pick = |r: PurgeRequest| choose_root(&both, &r).map(|r| r.path.clone());
+        assert_eq!(
+            pick(req(Some("/var/cache/b/"), &[], true)),
+            Ok("/var/cache/b".into())
+        );
+        // Not one of the caller's roots, or a path that only looks like one.
+        assert!(pick(req(Some("/var/cache/c"), &[], true)).is_err());
+        assert!(pick(req(Some("/var/cache/a/../b"), &[], true)).is_err());
+        assert!(pick(req(Some("/var/cache"), &[], true)).is_err());
+        assert_eq!(
+            pick(req(None, &["https://WWW.a.example/p?q=1"], false)),
+            Ok("/var/cache/a".into())
+        );
+        assert_eq!(
+            pick(req(None, &["http://b.example:8080/x"], false)),
+            Ok("/var/cache/b".into())
+        );
+        // Wrong port, unknown host, URLs of two roots, --all without a path: refused.
+        assert!(pick(req(None, &["http://b.example/x"], false)).is_err());
+        assert!(pick(req(None, &["https://c.example/"], false)).is_err());
+        assert!(pick(req(
+            None,
+            &["https://a.example/", "http://b.example:8080/"],
+            false
+        ))
+        .is_err());
+        assert!(pick(req(None, &[], true)).is_err());
+        // One root: no choice to make.
+        assert_eq!(
+            choose_root(&[&b], &req(None, &["https://other.example/"], false))
+                .map(|r| r.path.clone()),
+            Ok("/var/cache/b".into())
+        );
+        assert!(choose_root(&[&b], &req(Some("/var/cache/a"), &[], true)).is_err());
+    }
+
+    #[test]
+    fn allow_binds_callers_and_root_uses_every_root() {
+        let mut r = CacheRoot::new("/c", "www-data");
+        r.allow = vec![
+            config::Principal::User("site1".into()),
+            config::Principal::Group("admins".into()),
+        ];
+        let c = |uid: u32, name: &str, groups: &[&str]| Caller {
+            ids: Target {
+                uid: Uid(uid),
+                gid: Gid(uid),
+            },
+            name: name.into(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+        };
+        assert!(c(1001, "site1", &[]).may_use(&r));
+        assert!(c(1003, "bob", &["admins"]).may_use(&r));
+        assert!(!c(1002, "site2", &["site2"]).may_use(&r));
+        assert!(!c(1004, "", &["admins"]).may_use(&r));
+        assert!(c(0, "root", &[]).may_use(&r));
+        assert!(!c(1001, "site1", &[]).may_use(&CacheRoot::new("/d", "www-data")));
+    }
+}
