@@ -13,6 +13,8 @@
 //! - [`npp`] reimplements NPP's log parsers (npp-usage.md §3.2, §7.2) and its command lines.
 
 pub mod npp;
+pub mod service;
+pub mod wordpress;
 
 use std::collections::HashMap;
 use std::fs;
