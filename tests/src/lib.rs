@@ -14,7 +14,6 @@
 
 pub mod npp;
 pub mod service;
-pub mod wordpress;
 
 use std::collections::HashMap;
 use std::fs;
