@@ -49,6 +49,9 @@ pub fn main() -> i32 {
     let result = match cli::dispatch(&argv) {
         Action::Version => {
             msg::print_version();
+            // After the version block, so NPP's `safexec -v 2>&1 | awk 'NR==1'` still reads
+            // the version first.
+            config_warnings();
             return 0;
         }
         Action::Usage(code) => {
@@ -64,6 +67,46 @@ pub fn main() -> i32 {
         Err(e) => {
             report(&e, &argv0);
             1
+        }
+    }
+}
+
+/// `safexec -v`: warns on stderr about configuration lines that grant nothing, so an
+/// administrator sees why a site user is refused (a `cache_root` without `allow=`, a cache root
+/// that fails the ancestor check, a `caller_job_user` naming a missing account). Reads only the
+/// root-owned configuration and the paths it names; nothing the caller chose.
+fn config_warnings() {
+    let cfg = match crate::config::load() {
+        Ok(loaded) => {
+            if let Some(w) = &loaded.warning {
+                msg::diag(&msg::config_warning(w));
+            }
+            loaded.config
+        }
+        Err(e) => return msg::diag(&msg::config_error(&e)),
+    };
+    for root in &cfg.cache_roots {
+        if root.allow.is_empty() {
+            msg::diag(&msg::root_without_allow(&root.path));
+        }
+        match crate::users::by_name(&root.owner) {
+            None => msg::diag(&msg::root_unusable(
+                &root.path,
+                &format!("its owner '{}' is not in /etc/passwd", root.owner),
+            )),
+            Some(owner) => {
+                if let Err(why) = resolve::open_cache_root(&root.path, owner.uid) {
+                    msg::diag(&msg::root_unusable(&root.path, &why));
+                }
+            }
+        }
+    }
+    for m in &cfg.caller_job_users {
+        if crate::users::by_name(&m.job_user).is_none() {
+            msg::diag(&msg::mapped_job_user_missing_warning(
+                &m.caller,
+                &m.job_user,
+            ));
         }
     }
 }

@@ -293,6 +293,24 @@ pub fn root_refused(root: &std::path::Path, why: &str) -> String {
         esc(root.as_os_str())
     )
 }
+/// `-v`: a cache root without `allow=`.
+pub fn root_without_allow(root: &std::path::Path) -> String {
+    format!(
+        "Warning: cache_root '{}' has no allow=: only root may use it",
+        esc(root.as_os_str())
+    )
+}
+/// `-v`: a cache root that will be refused.
+pub fn root_unusable(root: &std::path::Path, why: &str) -> String {
+    format!(
+        "Warning: cache_root '{}' will be refused: {why}",
+        esc(root.as_os_str())
+    )
+}
+/// `-v`: a caller_job_user whose job user is missing.
+pub fn mapped_job_user_missing_warning(caller: &str, user: &str) -> String {
+    format!("Warning: caller_job_user {caller} {user}: '{user}' is not in /etc/passwd; {caller}'s jobs will be refused")
+}
 /// class 4: the tool starts in the checked directory with a relative path.
 pub fn started_in_checked_dir(tool: &str, path: &OsStr) -> String {
     format!(

@@ -428,6 +428,41 @@ fn class_8_cache_roots_bind_their_allowed_callers_only() {
     });
 }
 
+#[test]
+fn class_4_8_version_output_warns_about_lines_that_grant_nothing() {
+    let owner = cache_owner();
+    let base = fixture("v");
+    let good = format!("{base}/good");
+    let bare = format!("{base}/bare");
+    cache_dir(&good, &owner);
+    cache_dir(&bare, &owner);
+    let under_tmp = format!("/tmp/safexec-tests/{}-v/cache", std::process::id());
+    cache_dir(&under_tmp, &owner);
+    let conf = format!(
+        "cache_root = {good} {o} allow={u}\ncache_root = {bare} {o}\ncache_root = {under_tmp} {o} allow={u}\ncaller_job_user = {u} sx-no-such-user\n",
+        o = owner.name,
+        u = test_user().name
+    );
+    with_config(&conf, || {
+        let out = safexec().arg("-v").as_user(test_user()).run();
+        assert_eq!(out.status, 0, "{out}");
+        assert!(out.stdout_str().starts_with("safexec 1.9.6\n"), "{out}");
+        let err = out.stderr_str();
+        assert_eq!(err.lines().count(), 3, "{out}");
+        assert!(
+            err.contains(&format!("cache_root '{bare}' has no allow=")),
+            "{out}"
+        );
+        assert!(
+            err.contains(&format!(
+                "cache_root '{under_tmp}' will be refused: its ancestor '/tmp'"
+            )),
+            "{out}"
+        );
+        assert!(err.contains("sx-no-such-user"), "{out}");
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Issue 13: `safexec cache-purge`.
 
