@@ -1,0 +1,20 @@
+//! Renders the man page from the CLI definition into OUT_DIR (`cache-purge --help` documents
+//! the same text; packaging installs `cache-purge.1`).
+
+use std::path::PathBuf;
+
+use clap::CommandFactory;
+
+#[allow(dead_code)]
+mod cli {
+    include!("src/cli.rs");
+}
+
+fn main() -> std::io::Result<()> {
+    println!("cargo:rerun-if-changed=src/cli.rs");
+    println!("cargo:rerun-if-changed=build.rs");
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let mut man = Vec::new();
+    clap_mangen::Man::new(cli::Args::command()).render(&mut man)?;
+    std::fs::write(out.join("cache-purge.1"), man)
+}
