@@ -27,6 +27,9 @@ command -v file >/dev/null 2>&1 || need+=(file)
 command -v readelf >/dev/null 2>&1 || need+=(binutils)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# The purge service's tests: SpinupWP's PHP client (php-cli), systemd-analyze verify/security.
+command -v php >/dev/null 2>&1 || need+=(php-cli)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 # cache-purge: the e2e tests compare with the real ngx_cache_purge module; the benchmarks time rg.
 [ -e /usr/lib/nginx/modules/ngx_http_cache_purge_module.so ] || need+=(libnginx-mod-http-cache-purge)
 command -v rg >/dev/null 2>&1 || need+=(ripgrep)

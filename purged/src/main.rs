@@ -47,6 +47,8 @@ the SpinupWP protocol) or from --socket/--spinupwp.
   --preload-bin PATH     preload command the service runs itself (e.g. /usr/bin/cache-preload)
   --preload-arg ARG      an argument of it, {url} = the site's base URL; repeatable
                          [{url}/ --sitemap {url}/sitemap.xml]
+  --send JSON            client mode: send one request to --socket [/run/cache-purged/purged.sock],
+                         print the answer; exit 0 when it says ok (the timer units use it)
   --help, --version";
 
 struct Options {
@@ -64,6 +66,7 @@ struct Options {
     max_conns: usize,
     preload_bin: Option<PathBuf>,
     preload_args: Vec<String>,
+    send: Option<String>,
 }
 
 fn parse_args(args: Vec<String>) -> Result<Option<Options>, Error> {
@@ -82,6 +85,7 @@ fn parse_args(args: Vec<String>) -> Result<Option<Options>, Error> {
         max_conns: 512,
         preload_bin: None,
         preload_args: Vec::new(),
+        send: None,
     };
     let mut it = args.into_iter();
     let num = |name: &str, v: Option<String>| -> Result<u64, Error> {
@@ -155,6 +159,10 @@ fn parse_args(args: Vec<String>) -> Result<Option<Options>, Error> {
             "--max-conns" => o.max_conns = num(&name, val())?.clamp(4, 65_536) as usize,
             "--preload-bin" => o.preload_bin = val().map(PathBuf::from),
             "--preload-arg" => o.preload_args.push(val().unwrap_or_default()),
+            "--send" => {
+                o.send =
+                    Some(val().ok_or_else(|| Error::Usage("--send needs a JSON request".into()))?)
+            }
             other => {
                 return Err(Error::Usage(format!(
                     "unknown option {other:?} (see --help)"
@@ -190,7 +198,42 @@ fn main() -> ExitCode {
     }
 }
 
+/// Default socket path of the units.
+const DEFAULT_SOCKET: &str = "/run/cache-purged/purged.sock";
+
+/// `--send`: one request, one answer line on stdout.
+fn send(o: &Options, request: &str) -> Result<(), Error> {
+    use std::io::{BufRead, Write};
+    let path = o.socket.clone().unwrap_or_else(|| DEFAULT_SOCKET.into());
+    let shown = path.display().to_string();
+    let mut s = std::os::unix::net::UnixStream::connect(&path)
+        .map_err(|e| Error::Io(format!("connect {shown}"), e))?;
+    s.set_read_timeout(Some(Duration::from_secs(600)))
+        .map_err(|e| Error::Io(shown.clone(), e))?;
+    let line = request.replace('\n', " ");
+    s.write_all(format!("{line}\n").as_bytes())
+        .map_err(|e| Error::Io(format!("send to {shown}"), e))?;
+    let mut answer = String::new();
+    std::io::BufReader::new(s)
+        .read_line(&mut answer)
+        .map_err(|e| Error::Io(format!("read from {shown}"), e))?;
+    print!("{answer}");
+    let v: serde_json::Value = serde_json::from_str(&answer)
+        .map_err(|_| Error::Setup(format!("{shown}: no JSON answer")))?;
+    if v["ok"] == true {
+        Ok(())
+    } else {
+        Err(Error::Setup(format!(
+            "request refused: {}",
+            v["error"].as_str().unwrap_or("no reason given")
+        )))
+    }
+}
+
 fn run(o: Options, passed: Vec<activation::Passed>) -> Result<(), Error> {
+    if let Some(r) = &o.send {
+        return send(&o, r);
+    }
     let uid = rustix::process::geteuid().as_raw();
     if uid == 0 {
         return Err(Error::Setup(

@@ -125,6 +125,25 @@ fn visitor(addr: String, host: String, path: String, stop: Arc<AtomicBool>) -> (
     (misses, span)
 }
 
+/// Polls a cache file every 0.2 ms until `stop`: (longest absence in ms, absent at the end).
+fn prober(path: std::path::PathBuf, stop: Arc<AtomicBool>) -> (f64, bool) {
+    let mut gone_since: Option<Instant> = None;
+    let mut longest = 0.0f64;
+    while !stop.load(Ordering::SeqCst) {
+        let exists = path.exists();
+        match (exists, gone_since) {
+            (false, None) => gone_since = Some(Instant::now()),
+            (true, Some(t)) => {
+                longest = longest.max(t.elapsed().as_secs_f64() * 1000.0);
+                gone_since = None;
+            }
+            _ => {}
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    (longest, gone_since.is_some())
+}
+
 #[test]
 fn spinupwp_http_socket_clients_and_cold_windows() {
     let stack = Stack::start();
@@ -355,32 +374,64 @@ fn spinupwp_http_socket_clients_and_cold_windows() {
 
     // --- Cold windows: purge only, purge + re-warm, refresh in place.
     let mut figures = Vec::new();
-    for (i, strategy) in ["purge", "purge+rewarm", "refresh"].iter().enumerate() {
+    for (i, strategy) in ["purge only", "purge + re-warm", "refresh in place"]
+        .iter()
+        .enumerate()
+    {
         let p = path_of(&urls[10 + i]);
         warm(&p);
+        // Without visitors: how long the entry is missing from the cache.
+        let file = service::cache_path(&cache, &format!("httpGET{host}{p}"));
+        assert!(file.exists());
+        let stop = Arc::new(AtomicBool::new(false));
+        let probe = {
+            let (f, s) = (file.clone(), stop.clone());
+            std::thread::spawn(move || prober(f, s))
+        };
+        let url = format!("{base}{p}");
+        let request = match i {
+            0 => json!({"op": "purge", "urls": [url], "rewarm": false}),
+            1 => json!({"op": "purge", "urls": [url], "rewarm": "queue"}),
+            _ => json!({"op": "refresh", "urls": [url]}),
+        };
+        let a = svc.ask_as(&site, &[req(request.clone())]);
+        assert_eq!(a[0]["ok"], true, "{a:?}");
+        std::thread::sleep(Duration::from_millis(500));
+        stop.store(true, Ordering::SeqCst);
+        let (gap, still_missing) = probe.join().unwrap();
+        // With a visitor polling every 2 ms: how many got something other than a HIT.
+        let p2 = path_of(&urls[30 + i]);
+        warm(&p2);
         let stop = Arc::new(AtomicBool::new(false));
         let v = {
-            let (a, h, pp, s) = (addr.clone(), host.to_owned(), p.clone(), stop.clone());
+            let (a, h, pp, s) = (addr.clone(), host.to_owned(), p2.clone(), stop.clone());
             std::thread::spawn(move || visitor(a, h, pp, s))
         };
         std::thread::sleep(Duration::from_millis(50));
-        let request = match *strategy {
-            "purge" => json!({"op": "purge", "urls": [format!("{base}{p}")], "rewarm": false}),
-            "purge+rewarm" => {
-                json!({"op": "purge", "urls": [format!("{base}{p}")], "rewarm": "queue"})
-            }
-            _ => json!({"op": "refresh", "urls": [format!("{base}{p}")]}),
-        };
-        let a = svc.ask_as(&site, &[req(request)]);
-        assert_eq!(a[0]["ok"], true, "{a:?}");
-        std::thread::sleep(Duration::from_millis(400));
+        let mut r2 = request;
+        r2["urls"] = json!([format!("{base}{p2}")]);
+        svc.ask_as(&site, &[req(r2)]);
+        std::thread::sleep(Duration::from_millis(300));
         stop.store(true, Ordering::SeqCst);
         let (misses, span) = v.join().unwrap();
+        let window = if still_missing {
+            "missing until a visitor requests it (still missing after 500 ms)".to_owned()
+        } else {
+            format!("missing for {gap:.1} ms")
+        };
         figures.push(format!(
-            "{strategy}: visitor polling every 2 ms saw {misses} non-HIT answers over {span} ms"
+            "{strategy}: entry {window}; a visitor polling every 2 ms got {misses} non-HIT answers ({span} ms)"
         ));
-        if *strategy == "refresh" {
-            assert_eq!(misses, 0, "refresh-in-place never leaves the entry missing");
+        match i {
+            0 => assert!(still_missing, "purge only leaves the page cold"),
+            1 => assert!(!still_missing, "re-warm brings the entry back"),
+            _ => {
+                assert!(
+                    !still_missing && gap == 0.0,
+                    "refresh never removes the entry ({gap} ms)"
+                );
+                assert_eq!(misses, 0, "refresh-in-place: visitors only see HITs");
+            }
         }
     }
     // Without visitors, a purge-only page stays cold: the next visitor, however late, misses.
@@ -611,4 +662,157 @@ fn storm_of_10000_requests_then_a_kill_mid_storm() {
         "kill mid-storm: {at_kill} answers before SIGKILL; {broken} client connections broke (EOF without answers) and re-sent their unanswered requests; all 10000 answered {} ms after the kill",
         killed.elapsed().as_millis()
     );
+}
+
+/// Copies the units and the binary into a private root (with the system's own units, which
+/// they depend on) and runs `systemd-analyze verify` and `security --offline` there.
+#[test]
+fn systemd_units_verify_and_the_service_lifecycle() {
+    let dir = service::root_dir("units");
+    let root = dir.join("root");
+    for d in ["usr/bin", "etc/systemd/system", "usr/lib/systemd"] {
+        fs::create_dir_all(root.join(d)).unwrap();
+    }
+    fs::copy(service::purged_bin(), root.join("usr/bin/cache-purged")).unwrap();
+    let units = [
+        "cache-purged.socket",
+        "cache-purged.service",
+        "cache-purged-spinupwp.socket",
+        "cache-preload@.service",
+        "cache-preload@.timer",
+    ];
+    for u in units {
+        fs::copy(
+            e2e::workspace_root().join("packaging/systemd").join(u),
+            root.join("etc/systemd/system").join(u),
+        )
+        .unwrap();
+    }
+    must(
+        Command::new("cp")
+            .arg("-r")
+            .arg("/usr/lib/systemd/system")
+            .arg(root.join("usr/lib/systemd/")),
+    );
+    let verify = |names: &[&str]| {
+        Command::new("systemd-analyze")
+            .args(["verify", "--man=no"])
+            .arg(format!("--root={}", root.display()))
+            .args(names)
+            .output()
+            .expect("systemd-analyze (install-deps installs systemd)")
+    };
+    let out = verify(&units);
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.trim().is_empty(),
+        "verify: {text}"
+    );
+    // The check is live: a unit with a typo is reported.
+    fs::write(
+        root.join("etc/systemd/system/broken-purged.service"),
+        "[Service]\nExecStart=/usr/bin/cache-purged\nNoNewPrivilegez=yes\n",
+    )
+    .unwrap();
+    let out = verify(&["broken-purged.service"]);
+    let text = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        text.contains("NoNewPrivilegez"),
+        "verify reports the typo: {text}"
+    );
+    let out = must(
+        Command::new("systemd-analyze")
+            .args(["security", "--offline=true", "--no-pager"])
+            .arg(format!("--root={}", root.display()))
+            .arg("cache-purged.service"),
+    );
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let score = text
+        .lines()
+        .find_map(|l| l.split("cache-purged.service: ").nth(1))
+        .unwrap_or("?")
+        .to_owned();
+    eprintln!("systemd-analyze security: cache-purged.service exposure {score}");
+    let value: f64 = score
+        .split_whitespace()
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10.0);
+    assert!(value <= 2.0, "exposure {score}");
+
+    // Never as root.
+    let out = Command::new(service::purged_bin())
+        .args(["--socket", "/nonexistent/s"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("refusing to run as root"));
+
+    // Lifecycle: idle exit, activation by a waiting client, preloads around Purge All, SIGTERM.
+    let cache = dir.join("cache");
+    let keys: Vec<String> = (0..20).map(|i| format!("httpGETlife.test/{i}/")).collect();
+    service::fake_cache(&cache, &keys);
+    let config = service::write_config(
+        &dir,
+        &format!(
+            "cache_root = {} www-data url=http://life.test\n",
+            cache.display()
+        ),
+    );
+    let mut svc = Service::start(
+        &dir,
+        &config,
+        &[
+            "--idle-exit",
+            "1",
+            "--no-warm",
+            "--preload-bin",
+            "/bin/sleep",
+            "--preload-arg",
+            "30",
+        ],
+    );
+    assert_eq!(svc.ask(&[req(json!({"op": "ping"}))])[0]["ok"], true);
+    assert_eq!(svc.wait_exit(Duration::from_secs(10)), Some(0), "idle exit");
+    // A client connecting while the service is down waits in the kept socket's backlog.
+    let sock = svc.socket.clone();
+    let client = std::thread::spawn(move || {
+        let mut s = UnixStream::connect(&sock).unwrap();
+        s.write_all(b"{\"op\":\"purge\",\"urls\":[\"http://life.test/0/\"]}\n")
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(s).read_line(&mut line).unwrap();
+        line
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    svc.spawn();
+    let line = client.join().unwrap();
+    assert!(line.contains("\"purged\""), "{line}");
+    // --send (the timer's client) starts a service-owned preload; Purge All restarts it.
+    let www = User::lookup("www-data").unwrap();
+    let mut send = Command::new(&www.setpriv()[0]);
+    send.args(&www.setpriv()[1..])
+        .arg(service::purged_bin())
+        .arg("--socket")
+        .arg(&svc.socket)
+        .args(["--send", "{\"op\":\"preload\"}"]);
+    let out = must(&mut send);
+    let first: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pid1 = first["pid"].as_u64().expect("preload pid") as u32;
+    assert!(e2e::alive(pid1));
+    let a = svc.ask(&[req(json!({"op": "all"}))]);
+    assert_eq!(a[0]["files"], 19, "{a:?}");
+    let st = svc.ask(&[req(json!({"op": "preload_status"}))]);
+    let pid2 = st[0]["pid"].as_u64().expect("preload restarted") as u32;
+    assert_ne!(pid1, pid2, "a new preload after the purge");
+    e2e::wait_gone(pid1, Duration::from_secs(5));
+    // SIGTERM: prompt exit, the preload child stopped with it.
+    let t = Instant::now();
+    must(Command::new("kill").args(["-TERM", &svc.pid().to_string()]));
+    assert_eq!(svc.wait_exit(Duration::from_secs(10)), Some(0));
+    eprintln!("SIGTERM to exit: {} ms", t.elapsed().as_millis());
+    e2e::wait_gone(pid2, Duration::from_secs(5));
+    assert!(!svc.log().contains("panicked"), "{}", svc.log());
 }
