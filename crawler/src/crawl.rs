@@ -179,6 +179,8 @@ pub struct Crawl {
     started: Instant,
     pages_started: u64,
     next_slot: Instant,
+    /// Pages queued from sitemaps while seeding.
+    from_sitemaps: u64,
 }
 
 /// Run a whole crawl for `cfg`.
@@ -218,6 +220,7 @@ impl Crawl {
             started: Instant::now(),
             pages_started: 0,
             next_slot: Instant::now(),
+            from_sitemaps: 0,
             cfg,
         })
     }
@@ -254,11 +257,14 @@ impl Crawl {
             }
             return;
         }
-        let _ = self.frontier.push(Item {
+        let pushed = self.frontier.push(Item {
             target,
             depth,
             origin,
         });
+        if origin == Origin::Sitemap && pushed == crate::frontier::Push::Queued {
+            self.from_sitemaps += 1;
+        }
     }
 
     /// Fill the frontier from robots.txt, sitemaps, the URL list and the
@@ -276,23 +282,39 @@ impl Crawl {
                     }
                 }
             }
+            // Only an explicit request hears about a robots.txt without sitemaps: as the
+            // default, most sites would print the same notice on every run.
+            let explicit = self.cfg.robots_sitemaps_explicit;
             for r in robots {
-                match self.collect(&r, 512 * 1024).await {
+                // A default read must not hold the crawl up for a full read timeout.
+                let limit = if explicit {
+                    self.cfg.read_timeout.max(Duration::from_secs(10))
+                } else {
+                    Duration::from_secs(10)
+                };
+                let body = tokio::time::timeout(limit, self.collect(&r, 512 * 1024))
+                    .await
+                    .ok()
+                    .flatten();
+                match body {
                     Some(body) => {
                         let text = String::from_utf8_lossy(&body);
                         let found = sitemap::robots_sitemaps(&text, 100);
-                        if found.is_empty() {
+                        if found.is_empty() && explicit {
                             self.reporter
                                 .notice(&format!("no Sitemap: lines in {}", r.url));
                         }
                         sitemaps.extend(found);
                     }
-                    None => self.reporter.notice(&format!("could not read {}", r.url)),
+                    None if explicit => self.reporter.notice(&format!("could not read {}", r.url)),
+                    None => {}
                 }
             }
         }
-        sitemaps.extend(self.cfg.sitemaps.iter().cloned());
-        self.read_sitemaps(sitemaps).await;
+        // Sitemaps named in robots.txt stay within the crawl's hosts; one named on the command
+        // line adds its host, as a start URL does.
+        self.read_sitemaps(sitemaps, false).await;
+        self.read_sitemaps(self.cfg.sitemaps.clone(), true).await;
 
         if let Some(path) = self.cfg.url_list.clone() {
             let reader: Box<dyn BufRead> = if path == "-" {
@@ -359,6 +381,10 @@ impl Crawl {
             // Start URLs are always fetched, as with wget.
             self.enqueue(t, 0, Origin::Start, false);
         }
+        if self.from_sitemaps > 0 {
+            // The sitemap names the site's pages: a known total (links may add a few more).
+            self.reporter.set_total(self.frontier.len() as u64);
+        }
         Ok(())
     }
 
@@ -370,7 +396,7 @@ impl Crawl {
         }
     }
 
-    async fn read_sitemaps(&mut self, roots: Vec<String>) {
+    async fn read_sitemaps(&mut self, roots: Vec<String>, widen: bool) {
         const MAX_SITEMAPS: usize = 1000;
         const MAX_NESTING: u32 = 5;
         let limits = SitemapLimits::default();
@@ -378,13 +404,17 @@ impl Crawl {
         let mut seen = HashSet::new();
         for s in roots {
             match norm::resolve(None, &s, &self.cfg.norm) {
-                Ok(t) => {
+                Ok(t) if widen => {
                     self.hosts
                         .borrow_mut()
                         .start_hosts
                         .insert(t.host().to_ascii_lowercase());
                     queue.push_back((t, 0));
                 }
+                Ok(t) if self.hosts.borrow().allows(&t.url) => queue.push_back((t, 0)),
+                Ok(t) => self
+                    .reporter
+                    .notice(&format!("sitemap {} is off-site; not read", t.url)),
                 Err(e) => self
                     .reporter
                     .notice(&format!("invalid sitemap URL '{s}': {e}")),
@@ -522,6 +552,9 @@ impl Crawl {
                 // wget waits after each retrieval, not between starts.
                 self.next_slot = self.next_slot.max(Instant::now() + self.cfg.wait);
             }
+        }
+        if let Some(w) = self.warm.check_vary().await {
+            self.reporter.notice(&w);
         }
         if self.cfg.warm.verify {
             let parallel = self

@@ -211,6 +211,9 @@ fn retry_after_pauses_every_new_request() {
     let (a, th) = (arrivals.clone(), throttled.clone());
     let server = Server::start(move |r: &Req| {
         let now = t0.elapsed();
+        if r.path() == "/robots.txt" {
+            return Resp::new(404, "");
+        }
         a.lock().unwrap().push((r.path(), now));
         match r.path().as_str() {
             "/" => Resp::html(
@@ -323,10 +326,88 @@ fn robots_sitemaps_seed_and_recursion_continues() {
     });
     let out = run(&["--no-progress", "--robots-sitemaps", &server.url("/")]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let t = server.targets();
+    let t = server.all_targets();
     for want in ["/robots.txt", "/sm.xml", "/deep/", "/deeper/", "/"] {
         assert!(t.contains(&want.to_string()), "{want} in {t:?}");
     }
+}
+
+/// NPP's default "Exclude Endpoints" regex (npp-usage.md §8): it rejects robots.txt and every
+/// sitemap URL, which must not stop the seeding (only the pages found are filtered).
+const NPP_REJECT: &str = r"--reject-regex=/wp-admin/|/wp-content/|/wp-includes/|/wp-json/|xmlrpc|wp-.*\.php|/cart/|/checkout/|/my-account/|robots\.txt|sitemap(_index)?\.xml|[a-z0-9_-]+-sitemap([0-9]+)?\.xml|wp-sitemap|comment-page-|/feed/|/embed/|/login/|/register/|\.well-known|\?|=|&|#";
+
+#[test]
+fn wordpress_sitemaps_seed_both_dialects_by_default() {
+    // WordPress: robots.txt advertises wp-sitemap.xml, an index whose users sitemap names the
+    // author page, which no page links to.
+    let server = Server::start(|r: &Req| {
+        let base = format!("http://{}", r.header("host").unwrap());
+        match r.path().as_str() {
+            "/robots.txt" => Resp::new(
+                200,
+                format!("User-agent: *\nDisallow: /wp-admin/\n\nSitemap: {base}/wp-sitemap.xml\n"),
+            ),
+            "/wp-sitemap.xml" => Resp::new(
+                200,
+                format!(
+                    "<?xml version=\"1.0\"?><sitemapindex xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\
+                     <sitemap><loc>{base}/wp-sitemap-posts-post-1.xml</loc></sitemap>\
+                     <sitemap><loc>{base}/wp-sitemap-users-1.xml</loc></sitemap></sitemapindex>"
+                ),
+            )
+            .header("Content-Type", "application/xml"),
+            "/wp-sitemap-posts-post-1.xml" => Resp::new(
+                200,
+                format!("<urlset><url><loc>{base}/hello-world/</loc></url></urlset>"),
+            ),
+            "/wp-sitemap-users-1.xml" => Resp::new(
+                200,
+                format!("<urlset><url><loc>{base}/author/admin/</loc></url></urlset>"),
+            ),
+            "/" => Resp::html("<a href=\"/hello-world/\">post</a>"),
+            "/hello-world/" | "/author/admin/" => Resp::html("<a href=\"/\">home</a>"),
+            _ => Resp::new(404, "no"),
+        }
+    });
+    let url = server.url("/");
+    // The wget dialect, as NPP's "Preload All" runs it, with NPP's default reject regex.
+    let out = run(&npp_command_b(&[NPP_REJECT], &url));
+    let log = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    let p = npp_parse(&log);
+    assert_eq!(p.checked, 3, "{log}");
+    let mut urls = p.line_start_urls.clone();
+    urls.sort();
+    assert_eq!(
+        urls,
+        [
+            server.url("/"),
+            server.url("/author/admin/"),
+            server.url("/hello-world/")
+        ]
+    );
+    assert_eq!(p.downloaded, Some(3));
+    assert!(p.finished.is_some() && p.wall.is_some() && p.size.is_some());
+    // Seeding is silent in the log: no notices, no URL lines for robots.txt or the sitemaps.
+    assert!(!log.contains("sitemap") && !log.contains("robots"), "{log}");
+    let all = server.all_targets();
+    assert_eq!(all[0], "/robots.txt", "{all:?}");
+    // The switch turns it off: the author page is then out of reach, as with wget.
+    let out = run(&npp_command_b(&[NPP_REJECT, "--no-robots-sitemaps"], &url));
+    let p = npp_parse(&stderr(&out));
+    assert_eq!(p.checked, 2, "{}", stderr(&out));
+    // The native dialect seeds the same way, and --no-robots-sitemaps turns it off there too.
+    let out = run(&["--json", &url]);
+    let ev = json_lines(&stdout(&out));
+    assert_eq!(ev.last().unwrap()["ok"], 3, "{ev:?}");
+    let out = run(&["--json", "--no-robots-sitemaps", &url]);
+    let ev = json_lines(&stdout(&out));
+    assert_eq!(ev.last().unwrap()["ok"], 2, "{ev:?}");
+    // Without recursion nothing is seeded: one URL asked, one URL fetched.
+    let before = server.all_targets().len();
+    let out = run(&["--json", "--no-recursive", &url]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(server.all_targets().len(), before + 1);
 }
 
 #[test]
@@ -589,6 +670,7 @@ fn wget_timestamps_are_local_time_honouring_tz() {
 fn sigterm_ends_run_promptly_without_summary() {
     let server = Server::start(|r: &Req| match r.path().as_str() {
         "/" => Resp::html("<a href=\"/slow\">s</a>"),
+        "/robots.txt" => Resp::new(404, ""),
         _ => Resp::html("late").delay(Duration::from_secs(20)),
     });
     let url = server.url("/");
@@ -688,6 +770,7 @@ fn http_proxy_receives_absolute_form() {
     let lines: Vec<String> = reqs
         .iter()
         .map(|r| String::from_utf8_lossy(&r.line).into_owned())
+        .filter(|l| !l.contains("/robots.txt"))
         .collect();
     assert_eq!(
         lines,
@@ -887,6 +970,7 @@ fn https_through_connect_proxy_and_certificate_checks() {
         .requests()
         .iter()
         .map(|r| String::from_utf8_lossy(&r.line).into_owned())
+        .filter(|l| !l.contains("/robots.txt"))
         .collect();
     assert_eq!(tlines, vec!["GET /x/%e6%B0/ HTTP/1.1", "GET /y/ HTTP/1.1"]);
     assert_eq!(tls.requests()[0].header("host"), Some("site.invalid"));

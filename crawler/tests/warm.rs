@@ -80,6 +80,48 @@ fn counts_statuses_warns_once_about_vary_and_verify_lists_reasons() {
 }
 
 #[test]
+fn vary_warning_only_when_another_browser_really_misses() {
+    for (ignored, warns) in [(true, false), (false, true)] {
+        let s = Server::start(
+            "127.0.0.1",
+            0,
+            SiteOptions {
+                pages: 2,
+                specials: true,
+                vary_ignored: ignored,
+                ..SiteOptions::default()
+            },
+        );
+        let o = run(&["--no-progress", &s.url()]);
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{t}");
+        assert_eq!(
+            t.matches("warning: responses carry \"Vary: accept-encoding\"")
+                .count(),
+            usize::from(warns),
+            "vary ignored by the cache: {ignored}\n{t}"
+        );
+        // The Vary header is still reported as a fact in the summary.
+        assert!(t.contains("vary: responses vary on accept-encoding"), "{t}");
+        // The check costs two requests: the crawl's headers (HIT), then Safari's.
+        let aes: Vec<String> = s
+            .log()
+            .iter()
+            .filter(|r| r.target == "/vary/")
+            .map(|r| r.headers["accept-encoding"].clone())
+            .collect();
+        assert_eq!(
+            aes,
+            [
+                "gzip, deflate, br, zstd",
+                "gzip, deflate, br, zstd",
+                "gzip, deflate, br"
+            ]
+        );
+    }
+}
+
+#[test]
 fn json_summary_carries_counts_and_verify() {
     let s = site(3, true);
     let o = run(&["--json", "--verify", &s.url()]);

@@ -24,9 +24,14 @@ pub struct NativeArgs {
     #[arg(long, value_name = "URL")]
     pub sitemap: Vec<String>,
 
-    /// Also seed from the Sitemap: lines of each start host's robots.txt.
-    #[arg(long)]
+    /// Seed from the Sitemap: lines of each start host's robots.txt (the default when
+    /// following links); given explicitly, a robots.txt without them is reported.
+    #[arg(long, overrides_with = "no_robots_sitemaps")]
     pub robots_sitemaps: bool,
+
+    /// Do not read robots.txt for Sitemap: lines.
+    #[arg(long)]
+    pub no_robots_sitemaps: bool,
 
     /// Read start URLs from FILE, one per line (`-` for stdin, `#` comments).
     #[arg(long, value_name = "FILE")]

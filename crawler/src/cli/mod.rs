@@ -113,8 +113,12 @@ pub struct Config {
     pub start_urls: Vec<String>,
     /// Sitemap URLs to seed from.
     pub sitemaps: Vec<String>,
-    /// Seed from robots.txt `Sitemap:` lines.
+    /// Seed from the `Sitemap:` lines of each start host's robots.txt (default of recursive
+    /// runs in both dialects).
     pub robots_sitemaps: bool,
+    /// The robots.txt seeding was asked for explicitly: report a missing robots.txt or one
+    /// without `Sitemap:` lines (silent when it is only the default).
+    pub robots_sitemaps_explicit: bool,
     /// URL-list file (`-` for stdin).
     pub url_list: Option<String>,
     /// Follow links found in HTML.

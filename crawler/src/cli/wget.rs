@@ -47,6 +47,8 @@ Nothing is written to disk; bodies are discarded (as with --delete-after).
   -e, --execute=COMMAND        robots=on|off, use_proxy=on|off, http_proxy=URL, https_proxy=URL
   -P, --directory-prefix=DIR   accepted and ignored (nothing is written)
       --pct-mode=MODE          browser|upper|lower|preserve|off (default $PCTNORM_CASE or browser)
+      --no-robots-sitemaps     with -r, do not seed from the Sitemap: lines of robots.txt
+                               (read by default; robots.txt never excludes anything)
       --no-config, --no-cookies, --delete-after, --no-dns-cache, --no-cache
                                accepted; they describe what cache-preload always does
   -V, --version                print the version
@@ -95,6 +97,7 @@ const OPTS: &[Opt] = &[
     o("user-agent", Some("U"), true),
     o("max-redirect", None, true),
     o("pct-mode", None, true),
+    o("no-robots-sitemaps", None, false),
     o("version", Some("V"), false),
     o("help", Some("h"), false),
 ];
@@ -133,6 +136,7 @@ struct Raw {
     user_agent: Option<String>,
     max_redirect: Option<u32>,
     pct_mode: Option<PctMode>,
+    no_robots_sitemaps: bool,
     urls: Vec<String>,
 }
 
@@ -169,6 +173,7 @@ impl Raw {
             "quiet" => self.quiet = true,
             "no-verbose" | "verbose" => {}
             "recursive" => self.recursive = true,
+            "no-robots-sitemaps" => self.no_robots_sitemaps = true,
             "level" => {
                 self.level = Some(match v.as_str() {
                     "inf" | "0" => None,
@@ -385,7 +390,10 @@ fn into_config(raw: Raw, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         dialect: Dialect::Wget,
         start_urls: urls,
         sitemaps: Vec::new(),
-        robots_sitemaps: false,
+        // wget itself never reads sitemaps; NPP's "Preload All" misses pages that only the
+        // sitemap links (author pages), so a recursive run seeds from them unless told not to.
+        robots_sitemaps: raw.recursive && !raw.no_robots_sitemaps,
+        robots_sitemaps_explicit: false,
         url_list: None,
         recursive: raw.recursive,
         max_depth: if raw.recursive {

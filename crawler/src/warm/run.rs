@@ -344,6 +344,10 @@ pub struct WarmRun {
     load_paused: bool,
     local_site: Option<bool>,
     last_status: CacheStatus,
+    /// A stored page whose response carried `Vary`, and the headers it names.
+    vary_check: Option<(Url, Vec<String>)>,
+    /// The client for the `Vary` check (and verify and variants).
+    check_probe: Arc<Probe>,
 }
 
 /// Turns header pairs of a reqwest map into `(&str, &str)`.
@@ -376,11 +380,8 @@ impl WarmRun {
             Some(set) => variants(set, ua, UA_MOBILE).into_iter().skip(1).collect(),
             None => Vec::new(),
         };
-        let probe = if w.verify || !variants.is_empty() {
-            Some(Arc::new(Probe::new(cfg, None)?))
-        } else {
-            None
-        };
+        let check_probe = Arc::new(Probe::new(cfg, None)?);
+        let probe = (w.verify || !variants.is_empty()).then(|| check_probe.clone());
         let mut node_probes = Vec::new();
         for rule in &w.connect_to {
             node_probes.push((rule.clone(), Arc::new(Probe::new(cfg, Some(rule.addr))?)));
@@ -397,6 +398,8 @@ impl WarmRun {
             load_paused: false,
             local_site: None,
             last_status: CacheStatus::Absent,
+            vary_check: None,
+            check_probe,
             cfg: w,
         })
     }
@@ -490,7 +493,16 @@ impl WarmRun {
         let pairs = header_pairs(&resp.headers);
         let obs = self.session.observe(&pairs, None);
         self.last_status = obs.status;
-        notes.extend(obs.warning);
+        // With --variants the other values are being warmed anyway: nothing to check.
+        if self.vary_check.is_none()
+            && self.cfg.variants.is_none()
+            && !obs.vary.is_empty()
+            && resp.status.is_success()
+            && !matches!(obs.status, CacheStatus::Absent | CacheStatus::Bypass)
+        {
+            // The first stored page that varies is checked once the crawl is over.
+            self.vary_check = Some((resp.final_target.url.clone(), obs.vary));
+        }
         let code = resp.status.as_u16();
         if let Some(c) = &mut self.controller {
             let now = Instant::now();
@@ -530,7 +542,6 @@ impl WarmRun {
             match &e.result {
                 Ok(p) => {
                     let o = self.session.observe(&p.pairs(), e.node);
-                    notes.extend(o.warning);
                     if let Some(c) = &mut self.controller {
                         let out = if p.status == 429 || p.status == 503 {
                             Outcome::Throttled { retry_after: None }
@@ -555,6 +566,49 @@ impl WarmRun {
             }
         }
         notes
+    }
+
+    /// After the crawl: whether the `Vary` the site sends really splits its cache. The first
+    /// stored page that carried `Vary` is requested again with the crawl's own headers (it must
+    /// now be served from the cache) and with another browser's values of the varied headers;
+    /// only if the second misses is the `Vary` warning given. Two requests per run at most.
+    pub async fn check_vary(&mut self) -> Option<String> {
+        let (url, names) = self.vary_check.take()?;
+        let same = self.check_probe.get(&url, &self.headers).await.ok()?;
+        if !self.session.status_of(&same.pairs()).is_served_from_cache() {
+            // Not stored at all (or not yet): the miss would not be Vary's doing.
+            return None;
+        }
+        let mut other = self.headers.clone();
+        let varies_on = |h: &str| names.iter().any(|n| n == h || n == "*");
+        let known = varies_on("accept-encoding") || varies_on("user-agent");
+        for (name, slot) in other.iter_mut() {
+            if name.eq_ignore_ascii_case("accept-encoding")
+                && (varies_on("accept-encoding") || !known)
+            {
+                // Chrome's value, or Safari's if the crawl already sends Chrome's.
+                let [chrome, safari, ..] = super::vary::ACCEPT_ENCODINGS;
+                *slot = if slot.as_str() == chrome {
+                    safari
+                } else {
+                    chrome
+                }
+                .to_owned();
+            }
+            if name.eq_ignore_ascii_case("user-agent") && (varies_on("user-agent") || !known) {
+                *slot = if slot.as_str() == UA_MOBILE {
+                    UA_DESKTOP
+                } else {
+                    UA_MOBILE
+                }
+                .to_owned();
+            }
+        }
+        let res = self.check_probe.get(&url, &other).await.ok()?;
+        if self.session.status_of(&res.pairs()).is_served_from_cache() {
+            return None;
+        }
+        self.session.vary_confirmed(&names)
     }
 
     /// The cache status of the page last passed to [`WarmRun::on_response`].

@@ -19,8 +19,8 @@ use super::vary::VaryWatch;
 pub struct Observed {
     /// Its cache status.
     pub status: CacheStatus,
-    /// The `Vary` warning, the first time `Vary` is seen.
-    pub warning: Option<String>,
+    /// The request headers the response varies on (lower case), if any.
+    pub vary: Vec<String>,
 }
 
 /// A page that still misses for a visitor after the warm-up.
@@ -82,8 +82,18 @@ impl Session {
             stats.responses += 1;
             stats.cache.record(status);
         }
-        let warning = self.vary.observe(headers.iter().copied());
-        Observed { status, warning }
+        let vary = self.vary.observe(headers.iter().copied());
+        Observed { status, vary }
+    }
+
+    /// The cache status of a check request, not counted in the run's totals.
+    pub fn status_of(&mut self, headers: &[(&str, &str)]) -> CacheStatus {
+        self.detector.classify(headers.iter().copied())
+    }
+
+    /// The `Vary` warning once a check confirmed that another browser's request misses.
+    pub fn vary_confirmed(&mut self, names: &[String]) -> Option<String> {
+        self.vary.confirmed(names)
     }
 
     /// Records a transport error from `node`.
@@ -276,19 +286,20 @@ mod tests {
             o,
             Observed {
                 status: CacheStatus::Miss,
-                warning: None
+                vary: Vec::new()
             }
         );
         let o = s.observe(
             &[("X-FastCGI-Cache", "MISS"), ("Vary", "Accept-Encoding")],
             Some(node),
         );
-        assert!(o.warning.is_some());
+        assert_eq!(o.vary, ["accept-encoding"]);
+        assert!(s.vary_confirmed(&o.vary).is_some());
         let o = s.observe(
             &[("X-FastCGI-Cache", "HIT"), ("Vary", "Accept-Encoding")],
             None,
         );
-        assert_eq!(o.warning, None);
+        assert_eq!(s.vary_confirmed(&o.vary), None);
         s.node_error(node);
         let lines = s.summary_lines(None);
         assert_eq!(lines[0], "cache: 1 HIT, 2 MISS (header X-FastCGI-Cache)");

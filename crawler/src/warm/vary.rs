@@ -22,7 +22,11 @@ pub const ACCEPT_ENCODINGS: [&str; 4] = [
 /// `$http_user_agent` (`~*mobile|android|iphone`) both classify as mobile.
 pub const MOBILE_USER_AGENT: &str = "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Mobile Safari/537.36";
 
-/// Remembers which `Vary` headers were seen and emits the warning exactly once per run.
+/// Remembers which `Vary` headers were seen; the warning is given once per run, and only after
+/// a browser-like request with other header values really missed (see [`VaryWatch::confirmed`]).
+///
+/// nginx's own `gzip_vary on` adds `Vary: Accept-Encoding` to responses that nginx stores under
+/// one key when `fastcgi_ignore_headers Vary` is set, so the header alone proves nothing.
 #[derive(Clone, Debug, Default)]
 pub struct VaryWatch {
     seen: BTreeSet<String>,
@@ -35,22 +39,25 @@ impl VaryWatch {
         Self::default()
     }
 
-    /// Feeds one response's headers; returns the warning text the first time `Vary` appears.
-    pub fn observe<'a, I>(&mut self, headers: I) -> Option<String>
+    /// Feeds one response's headers; returns the request headers it varies on (lower case).
+    pub fn observe<'a, I>(&mut self, headers: I) -> Vec<String>
     where
         I: IntoIterator<Item = (&'a str, &'a str)>,
         I::IntoIter: 'a,
     {
         let names = vary_names(headers);
-        if names.is_empty() {
-            return None;
-        }
         self.seen.extend(names.iter().cloned());
-        if self.warned {
+        names
+    }
+
+    /// A request with other browser header values missed a page that varies on `names` while
+    /// the crawler's own request hit it: the warning text, the first time only.
+    pub fn confirmed(&mut self, names: &[String]) -> Option<String> {
+        if self.warned || names.is_empty() {
             return None;
         }
         self.warned = true;
-        Some(warning_text(&names))
+        Some(warning_text(names))
     }
 
     /// Every request header named by a `Vary` so far, lower case and sorted.
@@ -155,10 +162,10 @@ mod tests {
     #[test]
     fn warns_once_and_keeps_collecting() {
         let mut w = VaryWatch::new();
-        assert_eq!(w.observe([("Content-Type", "text/html")]), None);
-        let first = w
-            .observe([("Vary", "Accept-Encoding")])
-            .expect("first Vary warns");
+        assert!(w.observe([("Content-Type", "text/html")]).is_empty());
+        let names = w.observe([("Vary", "Accept-Encoding")]);
+        assert_eq!(names, ["accept-encoding"]);
+        let first = w.confirmed(&names).expect("a confirmed miss warns");
         assert!(
             first.starts_with("warning: responses carry \"Vary: accept-encoding\""),
             "{first}"
@@ -170,8 +177,8 @@ mod tests {
         );
         assert!(first.contains("zlib.output_compression = Off"), "{first}");
         assert!(!first.contains('\n'), "one line");
-        assert_eq!(w.observe([("Vary", "User-Agent")]), None);
-        assert_eq!(w.observe([("Vary", "Accept-Encoding")]), None);
+        assert_eq!(w.observe([("Vary", "User-Agent")]), ["user-agent"]);
+        assert_eq!(w.confirmed(&names), None);
         assert_eq!(
             w.seen().collect::<Vec<_>>(),
             ["accept-encoding", "user-agent"]

@@ -186,7 +186,17 @@ impl Server {
         self.log.lock().unwrap().clone()
     }
 
+    /// Request targets in arrival order, without the `/robots.txt` read for its `Sitemap:`
+    /// lines (every recursive run asks for it first).
     pub fn targets(&self) -> Vec<String> {
+        self.all_targets()
+            .into_iter()
+            .filter(|t| t != "/robots.txt" && !t.ends_with("/robots.txt"))
+            .collect()
+    }
+
+    /// Every request target in arrival order.
+    pub fn all_targets(&self) -> Vec<String> {
         self.requests().iter().map(Req::target_str).collect()
     }
 }

@@ -38,6 +38,9 @@ pub struct SiteOptions {
     pub delay: Duration,
     /// Extra raw request targets linked from / (exact bytes).
     pub extra_links: Vec<String>,
+    /// `/vary/` sends `Vary: Accept-Encoding` but is stored under one key, as nginx does with
+    /// `fastcgi_ignore_headers Vary` while its own `gzip_vary on` adds the header.
+    pub vary_ignored: bool,
 }
 
 /// The server's shared state.
@@ -216,7 +219,9 @@ fn respond(
         }
         "/vary/" => {
             extra.push(("Vary".into(), "Accept-Encoding".into()));
-            key = format!("{target}|{ae}");
+            if !opts.vary_ignored {
+                key = format!("{target}|{ae}");
+            }
             body = "<html><body>vary</body></html>".into();
         }
         "/redirect/" => {
