@@ -27,7 +27,8 @@ pub struct Args {
     #[arg(value_name = "URL")]
     pub urls: Vec<String>,
 
-    /// The cache directory (nginx's fastcgi_cache_path / proxy_cache_path).
+    /// The cache directory (nginx's fastcgi_cache_path / proxy_cache_path), absolute; `.` is
+    /// the current directory (how safexec hands over the root it checked).
     #[arg(long, value_name = "DIR")]
     pub cache_path: Option<PathBuf>,
 

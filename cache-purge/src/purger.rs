@@ -185,11 +185,13 @@ impl Purger {
         }
         let levels = Levels::parse(&opts.levels)?;
         let tree = Tree::open(&opts.root, opts.owner_uid, levels.clone())?;
-        let root_text = opts.root.to_string_lossy().into_owned();
+        // Named after the checked path, so `--cache-path .` (from safexec) and the absolute path
+        // share one index.
+        let root_text = tree.path().to_string_lossy().into_owned();
         let (index, index_note) = match &opts.index {
             IndexMode::Off => (None, None),
             IndexMode::Auto(dir) | IndexMode::Required(dir) => {
-                let file = index_file(dir, &opts.root);
+                let file = index_file(dir, tree.path());
                 match Index::open(&file, &root_text, &levels.to_string()) {
                     Ok(ix) => (Some(ix), None),
                     Err(e) if matches!(opts.index, IndexMode::Auto(_)) => (

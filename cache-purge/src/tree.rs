@@ -114,7 +114,28 @@ impl Tree {
     /// not a directory, an ancestor not owned by root or the owner, an ancestor writable by
     /// group or others without the sticky bit, a root not owned by the owner, a root holding
     /// `wp-config.php`, `wp-settings.php` or `index.php` (a site, not a cache).
+    ///
+    /// `.` is the one relative path accepted: the current directory, which is how `safexec`
+    /// hands over the root it checked and entered. It is checked like any root, by its real
+    /// path (`getcwd`), and must be the same directory (device and inode) as the one started in.
     pub fn open(path: &Path, owner: u32, levels: Levels) -> Result<Tree, Error> {
+        if path == Path::new(".") {
+            let here = rustix::fs::open(".", DIR_FLAGS, Mode::empty()).map_err(|e| {
+                Error::Refused(format!("cache path .: {}", std::io::Error::from(e)))
+            })?;
+            let real = std::env::current_dir()
+                .map_err(|e| Error::Refused(format!("cache path .: {e}")))?;
+            let tree = Self::open(&real, owner, levels)?;
+            let a = rustix::fs::fstat(&here).map_err(|e| os_err("fstat", e))?;
+            let b = rustix::fs::fstat(&tree.root).map_err(|e| os_err("fstat", e))?;
+            if (dev(&a), a.st_ino) != (dev(&b), b.st_ino) {
+                return Err(Error::Refused(format!(
+                    "cache path .: the current directory is no longer {}",
+                    real.display()
+                )));
+            }
+            return Ok(tree);
+        }
         let shown = path.display();
         if !path.is_absolute() {
             return Err(Error::Refused(format!(
@@ -210,7 +231,7 @@ impl Tree {
             dev: dev(&st),
             root: cur,
             owner,
-            path: path.to_path_buf(),
+            path: so_far,
             levels,
             use_openat2: probe.is_ok(),
         })
@@ -226,7 +247,7 @@ impl Tree {
         self.use_openat2
     }
 
-    /// The root as given.
+    /// The root's path as checked (absolute, no `.` components, no trailing slash).
     pub fn path(&self) -> &Path {
         &self.path
     }

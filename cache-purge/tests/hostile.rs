@@ -745,3 +745,39 @@ fn help_lists_exit_codes_and_man_page_renders() {
     assert!(t.starts_with(".ie") || t.contains(".TH cache-purge"), "{t}");
     assert!(t.contains("Exit codes"), "{t}");
 }
+
+#[test]
+fn dot_is_the_current_directory_as_safexec_hands_it_over() {
+    let f = Fixture::new("dot");
+    let a = f.put("httpsGETexample.com/a/");
+    let b = f.put("httpsGETexample.com/b/");
+    let bin = env!("CARGO_BIN_EXE_cache-purge");
+    let mut c = Command::new(bin);
+    if euid() == 0 {
+        c.args(["--owner", "nobody"]);
+    }
+    let o = c
+        .args([
+            "--cache-path",
+            ".",
+            "--index-dir",
+            f.index.to_str().unwrap(),
+        ])
+        .arg("https://example.com/a/")
+        .current_dir(&f.root)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(!a.exists() && b.exists());
+    // The index is the one of the absolute path.
+    let ix = cache_purge::index_file(&f.index, &f.root);
+    assert!(ix.exists(), "{}", ix.display());
+    // Other relative paths stay refused.
+    let o = Command::new(bin)
+        .args(["--cache-path", "cache", "--all"])
+        .current_dir(&f.dir)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(b.exists());
+}
