@@ -18,10 +18,18 @@ fuzz_target!(|data: &[u8]| {
     argv.extend(args.iter().cloned());
     let _ = cli::dispatch(&argv);
     let _ = cli::parse_pid(data);
-    for tool in [Tool::Wget, Tool::Curl, Tool::CachePreload, Tool::Rg, Tool::Sha256sum] {
+    for tool in [
+        Tool::Wget,
+        Tool::Curl,
+        Tool::CachePreload,
+        Tool::Rg,
+        Tool::Sha256sum,
+        Tool::CachePurge,
+    ] {
         if let Ok(mut checked) = policy::check(tool, &args) {
             assert!(checked.tmp_slots.iter().all(|s| s.index < checked.args.len()));
-            checked.rewrite_tmp(std::ffi::OsStr::new("/tmp/nppp-cache/job.1.2"));
+            assert!(checked.rg_path_index.is_none_or(|i| i < checked.args.len()));
+            checked.rewrite_tmp(std::ffi::OsStr::new("/run/safexec-jobs/job.1.2"));
             assert_eq!(checked.args.len(), args.len());
         }
     }

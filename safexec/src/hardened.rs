@@ -275,7 +275,7 @@ fn rg_plan(job: &mut Job, cfg: &Config, caller: &Caller) -> Result<Plan, Error> 
 }
 
 /// `safexec cache-purge …` (issue 13): runs as the owner of one of the caller's roots, in the
-/// checked root directory, with the root's key template and levels.
+/// checked root directory, with the root's path, key template and levels.
 fn purge_plan(job: &mut Job, cfg: &Config, caller: &Caller) -> Result<Plan, Error> {
     let req = job.checked.purge.clone().unwrap_or_default();
     let allowed: Vec<&CacheRoot> = cfg
@@ -294,9 +294,15 @@ fn purge_plan(job: &mut Job, cfg: &Config, caller: &Caller) -> Result<Plan, Erro
     let dir = resolve::open_cache_root(&root.path, owner.uid)
         .map_err(|why| Error::line(msg::root_refused(&root.path, &why)))?;
     let target = owner_target(&owner, caller);
+    // cache-purge takes an absolute --cache-path (it names the key index after it) and opens
+    // it from `/` itself, as the owner. That second resolution finds the directory checked
+    // above: every ancestor is root-owned and not writable by others, so no one but root can
+    // swap a component, and the root itself belongs to the account the purge runs as. The job
+    // also starts in the checked directory (a relative or descriptor form is requested from
+    // cache-purge so that it need not resolve the path at all).
     let mut args: Vec<OsString> = vec![
         "--cache-path".into(),
-        ".".into(),
+        root.path.clone().into(),
         "--cache-key".into(),
         root.key.clone().into(),
         "--levels".into(),
