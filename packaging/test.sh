@@ -209,17 +209,21 @@ smoke() { # $1: what; runs the checks as the unprivileged user
     printf 'only nobody reads this\n' >"$tmp/smoke/secret"
     chown "$nobody_id" "$tmp/smoke/secret" && chmod 0400 "$tmp/smoke/secret"
     if as_user cat "$tmp/smoke/secret" >/dev/null 2>&1; then bad "$1: the test user can read nobody's file"; return; fi
-    out=$(as_user /usr/bin/safexec sha256sum "$tmp/smoke/secret" 2>"$tmp/smoke.err") ||
+    # Issue 15 class 1: the job must not read for the user what the user cannot read.
+    if as_user /usr/bin/safexec sha256sum "$tmp/smoke/secret" >/dev/null 2>&1; then
+        bad "$1: safexec let the job read nobody's file for the user"; return
+    fi
+    out=$(as_user /usr/bin/safexec sha256sum /dev/null 2>"$tmp/smoke.err") ||
         { bad "$1: safexec sha256sum failed: $(cat "$tmp/smoke.err")"; return; }
     err=$(cat "$tmp/smoke.err")
-    [ "$out" = "$(sha256sum "$tmp/smoke/secret")" ] || { bad "$1: sha256sum output: $out"; return; }
+    [ "$out" = "$(sha256sum /dev/null)" ] || { bad "$1: sha256sum output: $out"; return; }
     if grep -q 'Pass-Through' <<<"$err"; then bad "$1: safexec ran in pass-through mode: $err"; return; fi
     if grep -q 'safexec.conf' <<<"$err"; then bad "$1: safexec complained about /etc/safexec.conf: $err"; return; fi
     grep -q "Summary: user=$nobody_id" <<<"$err" || { bad "$1: no drop to nobody: $err"; return; }
     out=$(as_user /usr/bin/safexec cache-preload --version 2>/dev/null) ||
         { bad "$1: safexec cache-preload --version failed"; return; }
     [ "$out" = "cache-preload $version" ] || { bad "$1: cache-preload --version: $out"; return; }
-    ok "$1: user $user ran /usr/bin/safexec (-v, sha256sum as nobody, cache-preload --version)"
+    ok "$1: user $user ran /usr/bin/safexec (-v, sha256sum as nobody, nobody's file refused, cache-preload --version)"
 }
 smoke "after dpkg -i"
 
