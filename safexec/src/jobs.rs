@@ -123,7 +123,7 @@ fn temp_name(pid: u32) -> CString {
 /// The record is written under a temporary name and renamed into place, so `<pid>` is either
 /// absent or complete; on any error the temporary file is removed (issue 15 class 6: a write
 /// failing under the caller's `RLIMIT_FSIZE` once left an empty record behind for good). If
-/// the process dies mid-write, the next job's [`sweep`] removes the leftover.
+/// the process dies mid-write, the next job's sweep removes the leftover.
 pub fn write(rec: &Record) -> io::Result<()> {
     let dir = open_dir(true)?;
     sweep(&dir);
