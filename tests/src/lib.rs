@@ -13,6 +13,7 @@
 //! - [`npp`] reimplements NPP's log parsers (npp-usage.md §3.2, §7.2) and its command lines.
 
 pub mod npp;
+pub mod purge;
 pub mod service;
 
 use std::collections::HashMap;
