@@ -105,11 +105,7 @@ async fn handle<B>(req: Request<B>, caller: &Caller, ctx: &Ctx) -> Response<Full
     } else {
         (Op::Url(t.clone()), WarmMode::Queue)
     };
-    let key = ctx.queue.sites().all[site]
-        .key
-        .as_ref()
-        .map(|k| String::from_utf8_lossy(&k.render(&t, "GET")).into_owned())
-        .unwrap_or_default();
+    let key = ctx.queue.sites().all[site].key_of(&t).unwrap_or_default();
     let rx = match ctx.queue.submit(site, op, warm) {
         Ok(rx) => rx,
         Err(_) => {

@@ -38,6 +38,8 @@ the SpinupWP protocol) or from --socket/--spinupwp.
   --variants SET         re-warm variants: desktop, mobile or both [both]
   --connect-to HOST=ADDR send re-warm requests for HOST to ADDR (IP:PORT); repeatable
   --no-warm              never re-request purged pages
+  --index-dir DIR        keep cache-purge's key indexes there (must be writable; the unit's
+                         ReadWritePaths= then needs it too); default: none, variants by scan
   --refresh-header NAME  header that makes nginx bypass and replace an entry [X-Cache-Purged-Refresh]
   --window-ms N          coalescing window [20]
   --max-jobs N           distinct queued jobs before requests are refused [20000]
@@ -67,6 +69,7 @@ struct Options {
     preload_bin: Option<PathBuf>,
     preload_args: Vec<String>,
     send: Option<String>,
+    index_dir: Option<PathBuf>,
 }
 
 fn parse_args(args: Vec<String>) -> Result<Option<Options>, Error> {
@@ -86,6 +89,7 @@ fn parse_args(args: Vec<String>) -> Result<Option<Options>, Error> {
         preload_bin: None,
         preload_args: Vec::new(),
         send: None,
+        index_dir: None,
     };
     let mut it = args.into_iter();
     let num = |name: &str, v: Option<String>| -> Result<u64, Error> {
@@ -133,7 +137,7 @@ fn parse_args(args: Vec<String>) -> Result<Option<Options>, Error> {
             "--idle-exit" => o.idle_exit = num(&name, val())?,
             "--variants" => {
                 let v = val().unwrap_or_default();
-                o.variants = warm::Variants::parse(&v).ok_or_else(|| {
+                o.variants = warm::parse_variants(&v).ok_or_else(|| {
                     Error::Usage(format!("--variants: desktop, mobile or both, not {v:?}"))
                 })?;
             }
@@ -157,6 +161,7 @@ fn parse_args(args: Vec<String>) -> Result<Option<Options>, Error> {
             "--workers" => o.workers = num(&name, val())?.clamp(1, 64) as usize,
             "--warmers" => o.warmers = num(&name, val())?.clamp(1, 64) as usize,
             "--max-conns" => o.max_conns = num(&name, val())?.clamp(4, 65_536) as usize,
+            "--index-dir" => o.index_dir = val().map(PathBuf::from),
             "--preload-bin" => o.preload_bin = val().map(PathBuf::from),
             "--preload-arg" => o.preload_args.push(val().unwrap_or_default()),
             "--send" => {
@@ -335,7 +340,11 @@ async fn serve(
         o.preload_args.clone(),
         bases,
     ));
-    let backend: Arc<dyn engine::PurgeBackend> = Arc::new(engine::FsBackend::new(uid));
+    let index = match &o.index_dir {
+        Some(d) => cache_purge::IndexMode::Auto(d.clone()),
+        None => cache_purge::IndexMode::Off,
+    };
+    let backend: Arc<dyn engine::PurgeBackend> = Arc::new(engine::CacheBackend::new(uid, index));
     let q = queue::Queue::new(sites, backend, warmer, preloads.clone(), o.limits);
     let mut workers = Vec::new();
     for _ in 0..o.workers {

@@ -93,85 +93,6 @@ fn split_host_port(authority: &str) -> Option<(String, Option<u16>)> {
     ok.then(|| (host.to_ascii_lowercase(), port))
 }
 
-/// One part of a key template.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Part {
-    Lit(String),
-    Scheme,
-    Method,
-    Host,
-    RequestUri,
-}
-
-/// A `fastcgi_cache_key` template restricted to what a URL determines.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyTemplate {
-    parts: Vec<Part>,
-}
-
-impl KeyTemplate {
-    /// Parses `$scheme`, `$request_method`, `$host`, `$request_uri` (also as `${name}`) and
-    /// literal text. Other variables depend on more than the URL (a cookie, a header), so a URL
-    /// alone cannot name the entry: such a site supports Purge All and paths only.
-    pub fn parse(src: &str) -> Result<KeyTemplate, String> {
-        let mut parts = Vec::new();
-        let mut lit = String::new();
-        let mut rest = src;
-        while let Some(i) = rest.find('$') {
-            lit.push_str(&rest[..i]);
-            rest = &rest[i + 1..];
-            let (name, after) = if let Some(r) = rest.strip_prefix('{') {
-                let (n, a) = r
-                    .split_once('}')
-                    .ok_or_else(|| format!("unclosed ${{ in key {src:?}"))?;
-                (n, a)
-            } else {
-                let n = rest
-                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                    .unwrap_or(rest.len());
-                (&rest[..n], &rest[n..])
-            };
-            let part = match name {
-                "scheme" => Part::Scheme,
-                "request_method" => Part::Method,
-                "host" => Part::Host,
-                "request_uri" => Part::RequestUri,
-                other => return Err(format!("key variable ${other} is not known from a URL")),
-            };
-            if !lit.is_empty() {
-                parts.push(Part::Lit(std::mem::take(&mut lit)));
-            }
-            parts.push(part);
-            rest = after;
-        }
-        lit.push_str(rest);
-        if !lit.is_empty() {
-            parts.push(Part::Lit(lit));
-        }
-        Ok(KeyTemplate { parts })
-    }
-
-    /// Whether the key contains `$request_method` (then GET and HEAD entries differ).
-    pub fn has_method(&self) -> bool {
-        self.parts.contains(&Part::Method)
-    }
-
-    /// The key nginx stores for `method` on `t`.
-    pub fn render(&self, t: &Target, method: &str) -> Vec<u8> {
-        let mut out = String::new();
-        for p in &self.parts {
-            match p {
-                Part::Lit(s) => out.push_str(s),
-                Part::Scheme => out.push_str(&t.scheme),
-                Part::Method => out.push_str(method),
-                Part::Host => out.push_str(&t.host),
-                Part::RequestUri => out.push_str(&t.uri),
-            }
-        }
-        out.into_bytes()
-    }
-}
-
 /// One cache root this service may act on.
 #[derive(Debug, Clone)]
 pub struct Site {
@@ -182,7 +103,7 @@ pub struct Site {
     /// `levels=` as widths (1 or 2 each).
     pub levels: Vec<usize>,
     /// The key template, or why URLs cannot name this cache's entries.
-    pub key: Result<KeyTemplate, String>,
+    pub key: Result<nginx_cache::KeyTemplate, String>,
     /// `url=` parsed.
     pub bases: Vec<Target>,
 }
@@ -205,28 +126,27 @@ impl Site {
             .unwrap_or_else(|| self.conf.path.display().to_string())
     }
 
+    /// The GET key of `t` (shown in the ngx_cache_purge answer page).
+    pub fn key_of(&self, t: &Target) -> Option<String> {
+        let k = self.key.as_ref().ok()?;
+        let port = t.port.unwrap_or(if t.scheme == "https" { 443 } else { 80 });
+        let req = nginx_cache::KeyRequest {
+            scheme: &t.scheme,
+            method: "GET",
+            host: &t.host,
+            port,
+            target: &t.uri,
+            headers: &[],
+        };
+        Some(String::from_utf8_lossy(&k.render(&req)).into_owned())
+    }
+
     /// Whether a URL with this host and port belongs to this site.
     pub fn serves(&self, t: &Target) -> bool {
         self.bases
             .iter()
             .any(|b| b.host == t.host && (b.port.is_none() || b.port == t.port))
     }
-}
-
-/// Parses `levels=` (`1:2` → `[1, 2]`).
-pub fn parse_levels(s: &str) -> Result<Vec<usize>, String> {
-    let v: Vec<usize> = s
-        .split(':')
-        .map(|p| match p {
-            "1" => Ok(1),
-            "2" => Ok(2),
-            _ => Err(format!("bad levels {s:?}")),
-        })
-        .collect::<Result<_, _>>()?;
-    if v.is_empty() || v.len() > 3 {
-        return Err(format!("bad levels {s:?}"));
-    }
-    Ok(v)
 }
 
 /// Every site of the configuration the service serves.
@@ -256,8 +176,10 @@ impl Sites {
                 ));
                 continue;
             }
-            let levels = parse_levels(&conf.levels)
-                .map_err(|e| Error::Setup(format!("cache_root {}: {e}", conf.path.display())))?;
+            let levels = nginx_cache::Levels::parse(&conf.levels)
+                .map_err(|e| Error::Setup(format!("cache_root {}: {e}", conf.path.display())))?
+                .widths()
+                .to_vec();
             let bases = conf
                 .urls
                 .iter()
@@ -266,7 +188,16 @@ impl Sites {
                 .map_err(|e| {
                     Error::Setup(format!("cache_root {}: url=: {e}", conf.path.display()))
                 })?;
-            let key = KeyTemplate::parse(&conf.key);
+            // Variables a URL does not determine (a header, a cookie) leave Purge All only.
+            let key = nginx_cache::KeyTemplate::parse(&conf.key)
+                .map_err(|e| e.to_string())
+                .and_then(|k| match k.header_vars() {
+                    v if v.is_empty() => Ok(k),
+                    v => Err(format!(
+                        "key variables {} are not known from a URL",
+                        v.join(" ")
+                    )),
+                });
             if let Err(e) = &key {
                 notes.push(format!(
                     "cache_root {}: {e}; URL and prefix purges are refused there",
@@ -319,23 +250,5 @@ mod tests {
         ] {
             assert!(Target::parse(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn key_templates_render_like_nginx() {
-        let k = KeyTemplate::parse("$scheme$request_method$host$request_uri").unwrap();
-        let t = Target::parse("https://example.com/").unwrap();
-        assert_eq!(k.render(&t, "GET"), b"httpsGETexample.com/");
-        let k = KeyTemplate::parse("x${host}y").unwrap();
-        assert_eq!(k.render(&t, "GET"), b"xexample.comy");
-        assert!(!k.has_method());
-        assert!(KeyTemplate::parse("$host$cookie_x").is_err());
-    }
-
-    #[test]
-    fn levels_parse() {
-        assert_eq!(parse_levels("1:2").unwrap(), vec![1, 2]);
-        assert!(parse_levels("3").is_err());
-        assert!(parse_levels("1:1:1:1").is_err());
     }
 }

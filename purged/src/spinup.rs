@@ -21,7 +21,6 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use crate::engine::is_cache_name;
 use crate::proto::Ctx;
 use crate::queue::{Op, WarmMode};
 use crate::sites::Sites;
@@ -60,7 +59,7 @@ pub fn resolve(sites: &Sites, line: &[u8]) -> Result<(usize, Op), String> {
                 && c.bytes()
                     .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         } else {
-            is_cache_name(c)
+            nginx_cache::is_cache_file_name(c.as_bytes())
         };
         if !ok {
             return Err(format!("path does not follow the cache layout: {s:?}"));
