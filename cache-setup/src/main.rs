@@ -90,10 +90,13 @@ fn run(cli: Cli) -> Result<u8> {
                 t.push_str(&format!("dry run: {shown} not written\n"));
             } else {
                 let backup = apply::write(&a.config, &new, old.as_deref())?;
+                let changed = new
+                    .lines()
+                    .filter(|l| l.trim_start().starts_with("cache_root"))
+                    .filter(|l| !old_text.lines().any(|o| o == *l))
+                    .count();
                 t.push_str(&format!(
-                    "wrote {shown} ({} cache_root lines for {} caches){}\n",
-                    want.len(),
-                    want.len(),
+                    "wrote {shown}: {changed} cache_root line(s) added or updated{}\n",
                     backup
                         .map(|b| format!(", previous version in {}", b.display()))
                         .unwrap_or_default()

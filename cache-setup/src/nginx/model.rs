@@ -386,11 +386,14 @@ fn cached(
         },
     };
     let target = pass.arg0().to_string();
-    let host = target
+    // proxy_pass takes a URL (the upstream is its host part); the others an address.
+    let host = match target
         .strip_prefix("http://")
         .or_else(|| target.strip_prefix("https://"))
-        .unwrap_or(&target);
-    let host = host.split('/').next().unwrap_or(host);
+    {
+        Some(rest) => rest.split('/').next().unwrap_or(rest),
+        None => &target,
+    };
     let endpoints = upstreams
         .get(host)
         .cloned()
