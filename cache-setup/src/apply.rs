@@ -352,6 +352,117 @@ mod tests {
         assert!(e.to_string().starts_with("/etc/safexec.conf:1: "), "{e}");
     }
 
+    fn site(names: &[&str], listens: &[(&str, Option<u16>, bool)]) -> Site {
+        use crate::nginx::model::{CachedLocation, Key, Kind, Listen};
+        Site {
+            server: 0,
+            names: names.iter().map(|n| n.to_string()).collect(),
+            listens: listens
+                .iter()
+                .map(|(a, p, ssl)| Listen {
+                    addr: a.to_string(),
+                    port: *p,
+                    ssl: *ssl,
+                })
+                .collect(),
+            location: CachedLocation {
+                context: "location /".into(),
+                place: "f:1".into(),
+                kind: Kind::Fastcgi,
+                zone: "z".into(),
+                zone_place: "f:1".into(),
+                key: Key {
+                    template: Some("$scheme$host$request_uri".into()),
+                    origin: "set here".into(),
+                    place: None,
+                },
+                pass: "unix:/s".into(),
+                endpoints: vec!["unix:/s".into()],
+                ignore_headers: None,
+                http_host_param: None,
+                open_file_cache: None,
+            },
+            cache_path: Some("/var/cache/nginx/z".into()),
+            levels: Some("1:2".into()),
+            pool: Some(0),
+            pool_user: Some("zsite".into()),
+            pool_group: None,
+        }
+    }
+
+    #[test]
+    fn urls_from_names_ports_and_schemes() {
+        let s = site(
+            &[
+                "Example.com",
+                "*.example.com",
+                "~^www",
+                "_",
+                ".shop.example",
+            ],
+            &[
+                ("*", Some(80), false),
+                ("[::]", Some(443), true),
+                ("*", Some(8080), false),
+            ],
+        );
+        assert_eq!(
+            site_urls(&s),
+            [
+                "http://example.com",
+                "http://shop.example",
+                "https://example.com",
+                "https://shop.example",
+                "http://example.com:8080",
+                "http://shop.example:8080"
+            ]
+        );
+        // No usable name: a specific listen address stands in; a wildcard one gives nothing.
+        let s = site(
+            &["_"],
+            &[("127.0.0.1", Some(8081), false), ("*", Some(80), false)],
+        );
+        assert_eq!(site_urls(&s), ["http://127.0.0.1:8081"]);
+    }
+
+    #[test]
+    fn desired_roots_from_sites() {
+        let r = Report {
+            source: String::new(),
+            main: String::new(),
+            nginx_files: vec![],
+            worker_user: "www-data".into(),
+            worker_user_set: true,
+            caches: vec![],
+            servers: vec![],
+            sites: vec![site(&["a.test"], &[("*", Some(80), false)])],
+            pools: vec![],
+            fpm_files: vec![],
+        };
+        let (roots, notes) = desired(&r);
+        assert!(notes.is_empty(), "{notes:?}");
+        assert_eq!(
+            format!("cache_root = {}", roots[0]),
+            "cache_root = /var/cache/nginx/z www-data allow=zsite key=$scheme$host$request_uri levels=1:2 url=http://a.test"
+        );
+        let mut r2 = r.clone();
+        r2.sites[0].levels = None;
+        let (roots, notes) = desired(&r2);
+        assert!(
+            roots.is_empty() && notes[0].contains("no levels="),
+            "{notes:?}"
+        );
+        let mut r3 = r.clone();
+        let mut other = r.sites[0].clone();
+        other.location.key.template = Some("$scheme$request_method$host$request_uri".into());
+        r3.sites.push(other);
+        let (roots, notes) = desired(&r3);
+        assert!(
+            roots.is_empty() && notes[0].contains("different keys"),
+            "{notes:?}"
+        );
+    }
+
     #[test]
     fn diff_is_unified() {
         let d = diff("a\n", "a\nb\n", Path::new("/f"));

@@ -532,6 +532,7 @@ http {
         assert_eq!(s.locations.len(), 2, "the inner location has the cache off");
         let root = &s.locations[0];
         assert_eq!(root.zone, "A");
+        assert_eq!(root.endpoints, ["unix:/run/php/a.sock"]);
         assert_eq!(
             root.key.template.as_deref(),
             Some("$scheme$request_method$host$request_uri")
