@@ -245,6 +245,10 @@ impl Entry {
             return Err(HeaderError::KeyNotTerminated);
         }
         let key = bytes[KEY_OFFSET..end - 1].to_vec();
+        // nginx refuses control characters in request lines, so no key holds a newline.
+        if key.contains(&b'\n') {
+            return Err(HeaderError::KeyNotTerminated);
+        }
         Ok(Entry { header, key })
     }
 
@@ -359,6 +363,8 @@ mod tests {
         bad[OFF_HEADER_START] -= 2;
         assert_eq!(Entry::parse(&bad), Err(HeaderError::KeyNotTerminated));
         assert_eq!(Entry::parse(b""), Err(HeaderError::TooShort));
+        let two_lines = entry("a\nKEY: b", b"", b"");
+        assert_eq!(Entry::parse(&two_lines), Err(HeaderError::KeyNotTerminated));
     }
 
     #[test]
