@@ -251,39 +251,57 @@ fn res_explicit_paths_are_canonicalised_inside_trusted_dirs() {
 
 #[test]
 fn res_3_4_8_untrusted_candidates_are_skipped() {
-    // rg is not installed in /usr/bin here: put candidates on a tmpfs over /usr/local/bin.
+    // An allowlisted tool that no trusted directory before /usr/local/bin has (rg is installed
+    // on CI machines now): candidates go on a tmpfs over /usr/local/bin.
+    let (tool, args): (&str, &[&str]) = [
+        ("cache-purge", &["--help"][..]),
+        ("cache-preload", &["--version"]),
+        ("rg", &["x", "/tmp/"]),
+    ]
+    .into_iter()
+    .find(|(t, _)| {
+        ["/usr/bin", "/bin", "/usr/sbin", "/sbin"]
+            .iter()
+            .all(|d| !std::path::Path::new(d).join(t).exists())
+    })
+    .expect("an allowlisted tool that is not installed in /usr/bin, /bin, /usr/sbin or /sbin");
     let probe = probe_binary();
     let cases = [
         (
-            format!("cp {} /usr/local/bin/rg; chmod 0775 /usr/local/bin/rg", probe.display()),
-            "untrusted '/usr/local/bin/rg'",
+            format!(
+                "cp {} /usr/local/bin/{tool}; chmod 0775 /usr/local/bin/{tool}",
+                probe.display()
+            ),
+            format!("untrusted '/usr/local/bin/{tool}'"),
         ),
         (
             format!(
-                "cp {} /usr/local/bin/rg; chown 65534 /usr/local/bin/rg; chmod 0755 /usr/local/bin/rg",
+                "cp {} /usr/local/bin/{tool}; chown 65534 /usr/local/bin/{tool}; chmod 0755 /usr/local/bin/{tool}",
                 probe.display()
             ),
-            "untrusted '/usr/local/bin/rg'",
+            format!("untrusted '/usr/local/bin/{tool}'"),
         ),
         (
-            format!("ln -s {} /usr/local/bin/rg", probe.display()),
-            "untrusted '/usr/local/bin/rg'",
+            format!("ln -s {} /usr/local/bin/{tool}", probe.display()),
+            format!("untrusted '/usr/local/bin/{tool}'"),
         ),
-        (String::new(), ""),
+        (String::new(), String::new()),
     ];
     for (setup, info) in cases {
         let script =
             format!("mount -t tmpfs -o mode=0755,uid=0,gid=0 none /usr/local/bin\n{setup}");
         let out = safexec()
-            .args(["rg", "x", "/tmp/"])
+            .arg(tool)
+            .args(args)
             .as_user(test_user())
             .in_namespace(&script)
             .run();
         assert_eq!(out.status, 1, "{setup}: {out}");
-        assert!(out.stderr_str().contains(info), "{setup}: {out}");
+        assert!(out.stderr_str().contains(&info), "{setup}: {out}");
         assert!(
-            out.stderr_str()
-                .ends_with("Error: cannot resolve trusted path for 'rg'\n"),
+            out.stderr_str().ends_with(&format!(
+                "Error: cannot resolve trusted path for '{tool}'\n"
+            )),
             "{out}"
         );
     }
