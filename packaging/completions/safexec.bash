@@ -16,10 +16,10 @@ _safexec()
         esac
     done
     if ((COMP_CWORD == 1)); then
-        mapfile -t COMPREPLY < <(compgen -W '--kill= --help -h --version -v nohup nice wget curl cache-preload rg sha256sum' -- "$cur")
+        mapfile -t COMPREPLY < <(compgen -W '--kill= --help -h --version -v nohup nice wget curl cache-preload rg sha256sum cache-purge' -- "$cur")
         [[ ${COMPREPLY[0]-} == --kill= ]] && compopt -o nospace 2>/dev/null
     else
-        mapfile -t COMPREPLY < <(compgen -W 'nohup nice wget curl cache-preload rg sha256sum' -- "$cur")
+        mapfile -t COMPREPLY < <(compgen -W 'nohup nice wget curl cache-preload rg sha256sum cache-purge' -- "$cur")
     fi
 }
 complete -F _safexec safexec
