@@ -41,7 +41,7 @@ the SpinupWP protocol) or from --socket/--spinupwp.
   --index-dir DIR        keep cache-purge's key indexes there (must be writable; the unit's
                          ReadWritePaths= then needs it too); default: none, variants by scan
   --refresh-header NAME  header that makes nginx bypass and replace an entry [X-Cache-Purged-Refresh]
-  --window-ms N          coalescing window [20]
+  --window-ms N          coalescing window [5]
   --max-jobs N           distinct queued jobs before requests are refused [20000]
   --workers N            purge workers [4]
   --warmers N            background re-warm workers [4]

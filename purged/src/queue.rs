@@ -98,7 +98,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            window: Duration::from_millis(20),
+            window: Duration::from_millis(5),
             jobs: 20_000,
             waiters: 100_000,
             per_site: 4,
