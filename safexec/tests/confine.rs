@@ -10,6 +10,7 @@ use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -120,24 +121,18 @@ fn scratch(tag: &str) -> PathBuf {
     dir
 }
 
-fn mkfifo(path: &Path) {
-    must(Command::new("mkfifo").arg("-m").arg("666").arg(path));
-}
-
-/// Starts `safexec sha256sum <fifo>` as the test user; the tool blocks on the FIFO until the
-/// test writes to it, so /proc and the cgroup files of the live job can be read.
+/// Starts `safexec sha256sum -` as the test user with a pipe on stdin; the tool blocks
+/// reading it until the test closes it, so /proc and the cgroup files of the live job can be
+/// read. (A file operand is refused in setuid mode: it would be read as the job user.)
 struct LiveJob {
     child: Child,
     pid: u32,
-    fifo: PathBuf,
 }
 
 impl LiveJob {
-    fn start(tag: &str, env: &[(&str, &str)]) -> LiveJob {
-        let fifo = scratch(tag).join("fifo");
-        mkfifo(&fifo);
+    fn start(_tag: &str, env: &[(&str, &str)]) -> LiveJob {
         let mut inv = Invocation::new(setuid_safexec())
-            .args(["sha256sum".as_ref(), fifo.as_os_str()])
+            .args(["sha256sum", "-"])
             .as_user(test_user());
         for (k, v) in env {
             inv = inv.env(k, v);
@@ -145,7 +140,7 @@ impl LiveJob {
         let mut cmd = inv.command();
         cmd.stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .stdin(Stdio::null());
+            .stdin(Stdio::piped());
         let child = cmd.spawn().expect("spawn safexec");
         // setpriv, env and safexec all exec in place: this pid becomes the tool's.
         let pid = child.id();
@@ -153,7 +148,7 @@ impl LiveJob {
         loop {
             let exe = fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
             if exe == Path::new("/usr/bin/sha256sum") {
-                // exe flips at exec; give the tool a moment to reach its open() of the FIFO.
+                // exe flips at exec; give the tool a moment to reach its read of stdin.
                 std::thread::sleep(Duration::from_millis(100));
                 break;
             }
@@ -163,20 +158,18 @@ impl LiveJob {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        LiveJob { child, pid, fifo }
+        LiveJob { child, pid }
     }
 
     fn proc(&self, file: &str) -> String {
         fs::read_to_string(format!("/proc/{}/{file}", self.pid)).unwrap()
     }
 
-    /// Feeds the FIFO and returns the finished run's output.
-    fn finish(self) -> Output {
-        fs::OpenOptions::new()
-            .write(true)
-            .open(&self.fifo)
-            .and_then(|mut f| f.write_all(b"data\n"))
-            .expect("write fifo");
+    /// Feeds and closes stdin and returns the finished run's output.
+    fn finish(mut self) -> Output {
+        if let Some(mut stdin) = self.child.stdin.take() {
+            stdin.write_all(b"data\n").expect("write stdin");
+        }
         let out = self.child.wait_with_output().unwrap();
         Output {
             status: out.status.code().unwrap_or(-1),
@@ -184,6 +177,11 @@ impl LiveJob {
             stderr: out.stderr,
         }
     }
+}
+
+/// The job group of `pid` started by the main test user, relative to a hierarchy's root.
+fn job_group(pid: u32) -> String {
+    format!("/nppp/caller.{}/nppp.{pid}", test_user().uid)
 }
 
 fn cg(path: &str) -> String {
@@ -223,7 +221,7 @@ fn live_job_has_no_capabilities_nnp_seccomp_and_its_own_cgroups() {
 
         // One group per hierarchy, all named after the tool's pid.
         let cgroup = job.proc("cgroup");
-        let name = format!("/nppp/nppp.{pid}");
+        let name = job_group(pid);
         for ctl in ["memory", "pids", "cpu"] {
             assert!(
                 cgroup
@@ -232,10 +230,9 @@ fn live_job_has_no_capabilities_nnp_seccomp_and_its_own_cgroups() {
                 "{ctl} not joined:\n{cgroup}"
             );
         }
-        assert!(
-            cgroup.lines().any(|l| l == format!("0::{name}")),
-            "{cgroup}"
-        );
+        // This hybrid host's v2 tree offers none of the controllers, so joining it would
+        // limit nothing and cost a mkdir, writes and an rmdir per job: it is not joined.
+        assert!(cgroup.lines().any(|l| l == "0::/"), "{cgroup}");
 
         // The defaults, written once each and read back by safexec; here read by the test.
         assert_eq!(
@@ -246,7 +243,6 @@ fn live_job_has_no_capabilities_nnp_seccomp_and_its_own_cgroups() {
         assert_eq!(cg(&format!("cpu{name}/cpu.shares")), "512");
         assert_eq!(cg(&format!("cpu{name}/cpu.cfs_quota_us")), "-1");
         assert_eq!(cg(&format!("pids{name}/cgroup.procs")), pid.to_string());
-        assert_eq!(cg(&format!("unified{name}/cgroup.procs")), pid.to_string());
         // Root-owned, readable by the job, not owned by the caller's group.
         let md = fs::metadata(format!("/sys/fs/cgroup/memory{name}")).unwrap();
         use std::os::unix::fs::MetadataExt;
@@ -268,7 +264,7 @@ fn configured_limits_reach_the_cgroup_files() {
     let conf = "memory_max = 256M\npids_max = 20\ncpu_weight = 200\ncpu_quota = 50\n";
     with_config(conf, || {
         let job = LiveJob::start("conf", &[("SAFEXEC_DETACH", "cgv2")]);
-        let name = format!("/nppp/nppp.{}", job.pid);
+        let name = job_group(job.pid);
         assert_eq!(
             cg(&format!("memory{name}/memory.limit_in_bytes")),
             "268435456"
@@ -294,7 +290,7 @@ fn detach_off_is_not_honoured_in_setuid_mode() {
         let job = LiveJob::start("off", &[("SAFEXEC_DETACH", "off")]);
         let cgroup = job.proc("cgroup");
         assert!(
-            cgroup.contains(&format!(":pids:/nppp/nppp.{}", job.pid)),
+            cgroup.contains(&format!(":pids:{}", job_group(job.pid))),
             "{cgroup}"
         );
         let out = job.finish();
@@ -306,7 +302,7 @@ fn detach_off_is_not_honoured_in_setuid_mode() {
 fn unsafe_config_is_ignored_with_a_warning() {
     with_config_mode("pids_max = 7\n", 0o666, || {
         let job = LiveJob::start("unsafe", &[]);
-        assert_eq!(cg(&format!("pids/nppp/nppp.{}/pids.max", job.pid)), "64");
+        assert_eq!(cg(&format!("pids{}/pids.max", job_group(job.pid))), "64");
         let out = job.finish();
         assert_eq!(out.status, 0, "{out}");
         assert!(
@@ -481,11 +477,12 @@ fn stale_empty_job_groups_are_swept_live_ones_kept() {
         // A pid above pid_max can never be alive; our own pid is alive.
         let dead = 4_000_000 + std::process::id() % 100_000;
         let alive = std::process::id();
-        let hierarchies = ["memory", "pids", "cpu", "unified"];
+        let hierarchies = ["memory", "pids", "cpu"];
+        let caller = format!("nppp/caller.{}", test_user().uid);
         for h in hierarchies {
-            fs::create_dir_all(format!("/sys/fs/cgroup/{h}/nppp")).unwrap();
+            fs::create_dir_all(format!("/sys/fs/cgroup/{h}/{caller}")).unwrap();
             for pid in [dead, alive] {
-                let _ = fs::create_dir(format!("/sys/fs/cgroup/{h}/nppp/nppp.{pid}"));
+                let _ = fs::create_dir(format!("/sys/fs/cgroup/{h}/{caller}/nppp.{pid}"));
             }
         }
         let out = Invocation::new(setuid_safexec())
@@ -494,7 +491,7 @@ fn stale_empty_job_groups_are_swept_live_ones_kept() {
             .run();
         assert_eq!(out.status, 0, "{out}");
         for h in hierarchies {
-            let base = format!("/sys/fs/cgroup/{h}/nppp");
+            let base = format!("/sys/fs/cgroup/{h}/{caller}");
             assert!(
                 !Path::new(&format!("{base}/nppp.{dead}")).exists(),
                 "{h}: stale kept"
@@ -646,7 +643,7 @@ fn kill_stops_the_whole_job_through_its_cgroup() {
             assert!(Instant::now() < deadline, "probe never wrote its pids");
             std::thread::sleep(Duration::from_millis(50));
         };
-        let procs = cg(&format!("pids/nppp/nppp.{leader}/cgroup.procs"));
+        let procs = cg(&format!("pids{}/cgroup.procs", job_group(leader)));
         assert!(
             procs.split_whitespace().any(|p| p == child.to_string()),
             "{procs}"
@@ -685,8 +682,9 @@ fn kill_stops_the_whole_job_through_its_cgroup() {
 #[test]
 fn concurrent_launches_all_get_their_own_groups() {
     // Spec ISO-10: one run's sweep must never remove another run's fresh, not yet joined
-    // group (the C version races here and falls back to rlimits).
-    without_config(|| {
+    // group (the C version races here and falls back to rlimits). The per-caller cap is
+    // raised so that all 16 may run at once.
+    with_config("caller_jobs_max = 64\n", || {
         let runs: Vec<_> = (0..16)
             .map(|_| {
                 std::thread::spawn(|| {
@@ -704,7 +702,10 @@ fn concurrent_launches_all_get_their_own_groups() {
             assert!(!err.contains("not used"), "{err}");
             assert!(!err.contains("falling back"), "{err}");
             assert!(
-                err.contains("Summary: cgroup=/sys/fs/cgroup/memory/nppp/nppp."),
+                err.contains(&format!(
+                    "Summary: cgroup=/sys/fs/cgroup/memory/nppp/caller.{}/nppp.",
+                    test_user().uid
+                )),
                 "{err}"
             );
         }
@@ -735,7 +736,10 @@ fn read_only_hierarchy_falls_back_to_an_rlimit_for_its_limit_only() {
         let s = out.stdout_str();
         assert_eq!(limit(&s, "Max processes"), ("64".into(), "64".into()));
         assert_eq!(limit(&s, "Max address space").0, "unlimited");
-        assert!(s.contains(":memory:/nppp/nppp."), "{s}");
+        assert!(
+            s.contains(&format!(":memory:/nppp/caller.{}/nppp.", test_user().uid)),
+            "{s}"
+        );
         assert!(s.contains(":pids:/\n"), "{s}");
 
         // The same with SAFEXEC_DETACH=cgv2 is refused before the tool runs.
@@ -753,5 +757,250 @@ fn read_only_hierarchy_falls_back_to_an_rlimit_for_its_limit_only() {
                 .contains("cgroup v2 requested but join failed"),
             "{strict}"
         );
+    });
+}
+
+/// Runs `inv` and fails the test if it has not finished within `limit` (a stalled job must
+/// fail the test, not hang it).
+fn run_within(inv: &Invocation, limit: Duration) -> Output {
+    let mut cmd = inv.command();
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null());
+    let mut child = cmd.spawn().expect("spawn safexec");
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "still running after {limit:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    Output {
+        status: out.status.code().unwrap_or(-1),
+        stdout: out.stdout,
+        stderr: out.stderr,
+    }
+}
+
+/// Ends a holder started by [`hold_locks`] and everything it started.
+fn release(mut holder: Child) {
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", holder.id())])
+        .status();
+    let _ = holder.wait();
+}
+
+/// `flock(1)` on each path, held by `who` (or root) until [`release`]d.
+fn hold_locks(who: Option<&User>, paths: &[&Path]) -> Child {
+    let mut cmd = match who {
+        Some(u) => {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid", &u.uid.to_string(), "--regid", &u.gid.to_string()])
+                .arg("--clear-groups");
+            c.arg("flock");
+            c
+        }
+        None => Command::new("flock"),
+    };
+    cmd.arg(paths[0]);
+    for p in &paths[1..] {
+        cmd.arg("flock").arg(p);
+    }
+    // Its own process group, so `release` ends the sleep too, which inherits the locks.
+    cmd.args(["sleep", "60"])
+        .stdin(Stdio::null())
+        .process_group(0);
+    let child = cmd.spawn().expect("spawn flock");
+    // Held once a non-blocking attempt by root fails.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for p in paths {
+        loop {
+            let free = Command::new("flock")
+                .args(["-n", "-E", "99"])
+                .arg(p)
+                .arg("true")
+                .status()
+                .unwrap();
+            if free.code() == Some(99) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "lock on {} never held",
+                p.display()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    child
+}
+
+#[test]
+fn a_user_holding_the_old_lock_target_stalls_no_job() {
+    // Issue 15 class 2: the placement used to flock the cgroup parent, a 0755 directory any
+    // user can open; holding it stalled every job on the host. Now the lock is a root-only
+    // file per caller, and other users' locks on the cgroup directories mean nothing.
+    without_config(|| {
+        let holder = second_user();
+        let dirs: Vec<PathBuf> = ["memory", "pids", "cpu"]
+            .iter()
+            .map(|h| PathBuf::from(format!("/sys/fs/cgroup/{h}/nppp")))
+            .collect();
+        for d in &dirs {
+            fs::create_dir_all(d).unwrap();
+        }
+        let refs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
+        let hold = hold_locks(Some(holder), &refs);
+        let out = run_within(
+            &Invocation::new(setuid_safexec())
+                .args(["sha256sum", "/dev/null"])
+                .as_user(test_user()),
+            Duration::from_secs(20),
+        );
+        // The holder cannot even open the new lock files (the directory is root's 0700).
+        let probe = Command::new("setpriv")
+            .args([
+                "--reuid",
+                &holder.uid.to_string(),
+                "--regid",
+                &holder.gid.to_string(),
+            ])
+            .arg("--clear-groups")
+            .args(["flock", "-n"])
+            .arg(format!("/run/safexec/cgroup.{}.lock", test_user().uid))
+            .arg("true")
+            .output()
+            .unwrap();
+        release(hold);
+        assert_eq!(out.status, 0, "{out}");
+        assert!(
+            out.stderr_str()
+                .contains("Summary: cgroup=/sys/fs/cgroup/memory/nppp/caller."),
+            "{out}"
+        );
+        assert!(!probe.status.success(), "{probe:?}");
+        assert!(
+            String::from_utf8_lossy(&probe.stderr).contains("Permission denied"),
+            "{probe:?}"
+        );
+    });
+}
+
+#[test]
+fn a_held_caller_lock_is_waited_for_boundedly_and_only_that_caller_waits() {
+    without_config(|| {
+        // Root holds the test user's placement lock (as a stopped run of that user would).
+        let lock = PathBuf::from(format!("/run/safexec/cgroup.{}.lock", test_user().uid));
+        fs::create_dir_all("/run/safexec").unwrap();
+        fs::set_permissions("/run/safexec", fs::Permissions::from_mode(0o700)).unwrap();
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&lock)
+            .unwrap();
+        f.set_permissions(fs::Permissions::from_mode(0o600))
+            .unwrap();
+        drop(f);
+        let hold = hold_locks(None, &[&lock]);
+        // Another caller's job starts as usual meanwhile.
+        let other = run_within(
+            &Invocation::new(setuid_safexec())
+                .args(["sha256sum", "/dev/null"])
+                .as_user(second_user()),
+            Duration::from_secs(20),
+        );
+        let started = Instant::now();
+        let out = run_within(
+            &Invocation::new(setuid_safexec())
+                .args(["sha256sum", "/dev/null"])
+                .as_user(test_user()),
+            Duration::from_secs(30),
+        );
+        let waited = started.elapsed();
+        release(hold);
+        assert_eq!(other.status, 0, "{other}");
+        assert_eq!(out.status, 1, "{out}");
+        assert!(out.stdout.is_empty(), "the tool must not have run: {out}");
+        assert!(waited >= Duration::from_secs(5), "{waited:?}");
+        assert!(
+            out.stderr_str().contains(&format!(
+                "Fatal: cgroup placement failed: cannot lock {}: another run of this caller \
+                 has held it for 5 s; refusing to exec",
+                lock.display()
+            )),
+            "{out}"
+        );
+        // Released: the caller's next job runs.
+        let again = Invocation::new(setuid_safexec())
+            .args(["sha256sum", "/dev/null"])
+            .as_user(test_user())
+            .run();
+        assert_eq!(again.status, 0, "{again}");
+    });
+}
+
+#[test]
+fn each_caller_has_its_own_parent_with_limits_and_a_job_cap() {
+    // Issue 15 class 7: a caller's jobs share a per-caller parent group that carries the
+    // caller's aggregate limits, and a caller cannot run more than caller_jobs_max jobs.
+    let conf = "caller_jobs_max = 2\ncaller_memory_max = 300M\ncaller_pids_max = 40\n";
+    with_config(conf, || {
+        let a = LiveJob::start("cap-a", &[]);
+        let b = LiveJob::start("cap-b", &[]);
+        let parent = format!("nppp/caller.{}", test_user().uid);
+        assert_eq!(
+            cg(&format!("memory/{parent}/memory.limit_in_bytes")),
+            "314572800"
+        );
+        assert_eq!(cg(&format!("pids/{parent}/pids.max")), "40");
+        for job in [&a, &b] {
+            let cgroup = job.proc("cgroup");
+            assert!(
+                cgroup.contains(&format!(":pids:/{parent}/nppp.{}", job.pid)),
+                "{cgroup}"
+            );
+        }
+        let refused = Invocation::new(setuid_safexec())
+            .args(["sha256sum", "/dev/null"])
+            .as_user(test_user())
+            .run();
+        let other = Invocation::new(setuid_safexec())
+            .args(["sha256sum", "/dev/null"])
+            .as_user(second_user())
+            .run();
+        let (a, b) = (a.finish(), b.finish());
+        assert_eq!((a.status, b.status), (0, 0), "{a}\n{b}");
+        assert_eq!(refused.status, 1, "{refused}");
+        assert!(
+            refused.stdout.is_empty(),
+            "the tool must not have run: {refused}"
+        );
+        assert!(
+            refused.stderr_str().contains(
+                "Fatal: cgroup placement failed: too many jobs: this caller already has 2 \
+                 running (caller_jobs_max = 2); try again when one has finished; refusing to exec"
+            ),
+            "{refused}"
+        );
+        assert_eq!(other.status, 0, "another caller is not affected: {other}");
+        assert!(
+            other.stderr_str().contains(&format!(
+                "Summary: cgroup=/sys/fs/cgroup/memory/nppp/caller.{}/nppp.",
+                second_user().uid
+            )),
+            "{other}"
+        );
+        // Both jobs finished: the caller may start again.
+        let again = Invocation::new(setuid_safexec())
+            .args(["sha256sum", "/dev/null"])
+            .as_user(test_user())
+            .run();
+        assert_eq!(again.status, 0, "{again}");
     });
 }

@@ -1,27 +1,40 @@
-//! cgroup placement: every job in its own group `<parent>/nppp.<pid>` with the configured
-//! limits, on cgroup v1, v2 and hybrid hosts.
+//! cgroup placement: every job in its own group `<parent>/caller.<uid>/nppp.<pid>` below a
+//! per-caller parent that carries the caller's aggregate limits, on cgroup v1, v2 and hybrid
+//! hosts.
 //!
 //! cgroups-rs 0.3 finds the hierarchies (is the host unified? where is each v1 controller
 //! mounted?). Creating groups, writing limits and joining are done here instead, because its
 //! v2 `Cgroup::new` writes `+controller` into the *root* `cgroup.subtree_control`, its v1
 //! `create` panics on a bad path and ignores mkdir errors (so an existing, populated group of
-//! a reused PID would be joined), and its limit setters write without the newline and never
-//! read back. Every file access goes through [`CgroupFs`], so the rules are unit-tested against
-//! an in-memory cgroupfs.
+//! a reused PID would be joined), its limit setters never read back, and its hybrid support
+//! stops at the v1 mounts. Every file access goes through [`CgroupFs`], so the rules are
+//! unit-tested against an in-memory cgroupfs.
+//!
+//! Concurrency: the sweep of a caller's stale groups, the job count and the creation of the
+//! new group happen under an exclusive lock on `/run/safexec/cgroup.<uid>.lock`, a file only
+//! root can open (the directory is 0700), taken with a bounded wait. No lock is ever taken on
+//! anything an unprivileged user can open, and one caller's runs never wait for another's.
 #![forbid(unsafe_code)]
 
 use std::collections::BTreeSet;
-use std::ffi::OsStr;
+use std::ffi::{CString, OsStr};
 use std::fs::{self, File};
 use std::io::{self, Write};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use cgroups_rs::hierarchies;
 use cgroups_rs::Controllers;
 
-use crate::config::{Config, Limits};
-use crate::sys;
+use crate::config::{CallerLimits, Config, Limits};
+use crate::sys::{self, flags};
+
+/// How long a run waits for its caller's placement lock before refusing the job. Placement
+/// under the lock takes milliseconds; longer means a run of the same caller is stuck (e.g.
+/// stopped with SIGSTOP by that caller), and only that caller's jobs are affected.
+pub(crate) const LOCK_WAIT: Duration = Duration::from_secs(5);
 
 /// How strongly the caller asked for a cgroup (`SAFEXEC_DETACH`). In setuid mode a caller may
 /// only ask for stricter behaviour, so there is no way to turn isolation off.
@@ -105,6 +118,19 @@ impl Ctl {
             Ctl::Cpu => "cpu",
         }
     }
+
+    /// Whether the configuration asks this controller for anything. pids always counts: the
+    /// per-caller job cap is counted in the job groups, and the pids hierarchy is the cheapest
+    /// place that tracks every process of a job.
+    fn wanted(self, cfg: &Config) -> bool {
+        match self {
+            Ctl::Memory => {
+                cfg.limits.memory_max.is_some() || cfg.caller_limits.memory_max.is_some()
+            }
+            Ctl::Pids => true,
+            Ctl::Cpu => cfg.limits.cpu_weight.is_some() || cfg.limits.cpu_quota_percent.is_some(),
+        }
+    }
 }
 
 /// cgroup v1 or v2 file layout.
@@ -123,6 +149,17 @@ pub(crate) struct Hier {
     pub ctls: Vec<Ctl>,
 }
 
+/// The answer of one attempt at the caller's lock.
+pub(crate) enum TryLock {
+    /// Held until the value is dropped (`None` for a double without a real lock).
+    Held {
+        /// The locked file; closing it releases the lock.
+        _fd: Option<OwnedFd>,
+    },
+    /// Another run holds it.
+    Busy,
+}
+
 /// File operations on a cgroup file system.
 pub(crate) trait CgroupFs {
     /// mkdir; an existing directory is `AlreadyExists`.
@@ -137,14 +174,20 @@ pub(crate) trait CgroupFs {
     fn write_once(&mut self, p: &Path, data: &[u8]) -> io::Result<usize>;
     /// Names of the subdirectories.
     fn subdirs(&mut self, p: &Path) -> io::Result<Vec<String>>;
-    /// An exclusive lock on a directory, held until the returned value is dropped.
-    fn lock(&mut self, p: &Path) -> io::Result<Option<File>>;
+    /// One non-blocking attempt at the exclusive placement lock of caller `uid`.
+    fn try_lock_caller(&mut self, uid: u32) -> io::Result<TryLock>;
     /// Whether a process with this pid exists.
     fn alive(&mut self, pid: u32) -> bool;
+    /// How many other live jobs of caller `uid` the root-owned job records list (the count
+    /// when no cgroup hierarchy can be used).
+    fn recorded_jobs(&mut self, uid: u32, own: u32) -> usize;
 }
 
 /// The real cgroup file systems.
 pub(crate) struct RealFs;
+
+/// Where the placement locks live: root's own 0700 directory, created by the job record.
+const LOCK_DIR: &str = "/run/safexec";
 
 impl CgroupFs for RealFs {
     fn mkdir(&mut self, p: &Path) -> io::Result<()> {
@@ -180,27 +223,104 @@ impl CgroupFs for RealFs {
         }
         Ok(out)
     }
-    fn lock(&mut self, p: &Path) -> io::Result<Option<File>> {
-        let dir = File::open(p)?;
-        while !sys::try_flock_exclusive(std::os::fd::AsFd::as_fd(&dir))? {
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-        Ok(Some(dir))
+    fn try_lock_caller(&mut self, uid: u32) -> io::Result<TryLock> {
+        let fd = open_lock_file(uid)?;
+        Ok(if sys::try_flock_exclusive(fd.as_fd())? {
+            TryLock::Held { _fd: Some(fd) }
+        } else {
+            TryLock::Busy
+        })
     }
     fn alive(&mut self, pid: u32) -> bool {
         // Runs as root, so hidepid cannot hide a live process from this check.
         Path::new(&format!("/proc/{pid}")).exists()
     }
+    fn recorded_jobs(&mut self, uid: u32, own: u32) -> usize {
+        let Ok(dir) = fs::read_dir(crate::jobs::JOB_DIR) else {
+            return 0;
+        };
+        dir.flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|&pid| pid != own)
+            .filter_map(crate::jobs::read)
+            .filter(|rec| {
+                rec.caller == uid
+                    && crate::jobs::start_time(&rec.pid.to_string()) == Some(rec.start)
+            })
+            .count()
+    }
 }
 
-/// Finds the hierarchies to use on this host.
-pub(crate) fn discover() -> Vec<Hier> {
+/// Opens (creating it 0600) `/run/safexec/cgroup.<uid>.lock` with descriptor-relative calls
+/// that follow no symlink, and checks that only root can open it: the directory is a
+/// root-owned 0700 directory and the file a root-owned regular file.
+fn open_lock_file(uid: u32) -> io::Result<OwnedFd> {
+    let dir = sys::openat(
+        None,
+        c"/run/safexec",
+        flags::O_RDONLY | flags::O_DIRECTORY | flags::O_NOFOLLOW,
+        0,
+    )?;
+    let st = sys::fstat(dir.as_fd())?;
+    if st.uid != 0 || !st.is_dir() || st.mode & 0o077 != 0 {
+        return Err(io::Error::other(format!(
+            "{LOCK_DIR} is not a root-only directory"
+        )));
+    }
+    let name = CString::new(format!("cgroup.{uid}.lock")).map_err(io::Error::other)?;
+    let fd = sys::openat(
+        Some(dir.as_fd()),
+        &name,
+        flags::O_RDWR | flags::O_CREAT | flags::O_NOFOLLOW,
+        0o600,
+    )?;
+    let st = sys::fstat(fd.as_fd())?;
+    if st.uid != 0 || !st.is_file() || st.mode & 0o077 != 0 {
+        return Err(io::Error::other(format!(
+            "{LOCK_DIR}/cgroup.{uid}.lock is not a root-only file"
+        )));
+    }
+    Ok(fd)
+}
+
+/// Takes caller `uid`'s placement lock, waiting at most `wait`.
+fn lock_caller(fs: &mut dyn CgroupFs, uid: u32, wait: Duration) -> Result<TryLock, String> {
+    let deadline = Instant::now() + wait;
+    loop {
+        match fs.try_lock_caller(uid) {
+            Ok(TryLock::Busy) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Ok(TryLock::Busy) => {
+                return Err(format!(
+                    "cannot lock {LOCK_DIR}/cgroup.{uid}.lock: another run of this caller has \
+                     held it for {} s",
+                    wait.as_secs_f32()
+                ))
+            }
+            Ok(held) => return Ok(held),
+            Err(e) => return Err(format!("cannot lock {LOCK_DIR}/cgroup.{uid}.lock: {e}")),
+        }
+    }
+}
+
+/// Finds the hierarchies to use on this host for `cfg`. A v1 hierarchy whose controllers have
+/// nothing configured is left out, and so is a hybrid host's v2 tree when it offers none of
+/// the controllers: joining those would cost a mkdir, writes and an rmdir per job and limit
+/// nothing. `None` lists every hierarchy (for `--kill`, which must find any job's groups).
+pub(crate) fn discover(cfg: Option<&Config>) -> Vec<Hier> {
     let all = vec![Ctl::Memory, Ctl::Pids, Ctl::Cpu];
+    let wanted = |ctls: &[Ctl]| -> Vec<Ctl> {
+        ctls.iter()
+            .copied()
+            .filter(|c| cfg.is_none_or(|cfg| c.wanted(cfg)))
+            .collect()
+    };
     if hierarchies::is_cgroup2_unified_mode() {
         return vec![Hier {
             mount: PathBuf::from(hierarchies::UNIFIED_MOUNTPOINT),
             version: Version::V2,
-            ctls: all,
+            ctls: wanted(&all),
         }];
     }
     let v1 = hierarchies::V1::new();
@@ -222,17 +342,24 @@ pub(crate) fn discover() -> Vec<Hier> {
             }),
         }
     }
-    // A hybrid host's v2 tree normally has none of these controllers (they are bound to v1),
-    // but joining it gives the job a group that `cgroup.kill` and `cgroup.events` work on.
+    for h in &mut out {
+        h.ctls = wanted(&h.ctls);
+    }
+    out.retain(|h| !h.ctls.is_empty());
+    // A hybrid host's v2 tree normally has none of these controllers (they are bound to v1).
     if let Some(mount) = fs::read_to_string("/proc/self/mountinfo")
         .ok()
         .and_then(|text| cgroup2_mount(&text))
     {
-        out.push(Hier {
-            mount,
-            version: Version::V2,
-            ctls: all,
-        });
+        let offered =
+            words(&fs::read_to_string(mount.join("cgroup.controllers")).unwrap_or_default());
+        if cfg.is_none() || all.iter().any(|c| offered.contains(c.name())) {
+            out.push(Hier {
+                mount,
+                version: Version::V2,
+                ctls: wanted(&all),
+            });
+        }
     }
     out
 }
@@ -252,6 +379,10 @@ pub(crate) fn cgroup2_mount(mountinfo: &str) -> Option<PathBuf> {
 
 fn job_name(pid: u32) -> String {
     format!("nppp.{pid}")
+}
+
+fn caller_name(uid: u32) -> String {
+    format!("caller.{uid}")
 }
 
 /// The pid in a job group's name, if the name is exactly `nppp.<digits>`.
@@ -277,13 +408,13 @@ fn words(text: &str) -> BTreeSet<String> {
     text.split_whitespace().map(str::to_string).collect()
 }
 
-/// Creates the parent path below the mount and, on v2, enables the wanted controllers on each
-/// level below the root. Returns the controllers the job groups will have. The root's own
-/// `cgroup.subtree_control` is never written (spec §7.1-F): what the root does not delegate,
-/// the job does not get.
-fn ensure_parent(fs: &mut dyn CgroupFs, h: &Hier, parent_rel: &str) -> Result<Vec<Ctl>, String> {
+/// Creates the parent path below the mount (the configured parent, then the caller's own
+/// level) and, on v2, enables the wanted controllers on each level below the root. Returns
+/// the controllers the job groups will have. The root's own `cgroup.subtree_control` is never
+/// written (spec §7.1-F): what the root does not delegate, the job does not get.
+fn ensure_parent(fs: &mut dyn CgroupFs, h: &Hier, parent_rel: &Path) -> Result<Vec<Ctl>, String> {
     let mut dir = h.mount.clone();
-    for component in parent_rel.split('/') {
+    for component in parent_rel.iter() {
         dir.push(component);
         match fs.mkdir(&dir) {
             Ok(()) => {}
@@ -324,22 +455,34 @@ fn ensure_parent(fs: &mut dyn CgroupFs, h: &Hier, parent_rel: &str) -> Result<Ve
     })
 }
 
-/// Removes empty job groups whose process is gone; returns the removed paths. Runs under the
-/// parent's lock, so it cannot remove the group another run has created but not yet joined
-/// (spec §7.2-2); that group's pid is alive anyway.
-fn sweep(fs: &mut dyn CgroupFs, parent: &Path, version: Version, own: u32) -> Vec<PathBuf> {
+/// Removes empty job groups whose process is gone; returns the removed paths and the names of
+/// the groups that remain (the caller's running jobs). Runs under the caller's lock, so it
+/// cannot remove the group another run has created but not yet joined (spec §7.2-2).
+fn sweep(
+    fs: &mut dyn CgroupFs,
+    parent: &Path,
+    version: Version,
+    own: u32,
+) -> (Vec<PathBuf>, usize) {
     let mut removed = Vec::new();
+    let mut running = 0;
     for name in fs.subdirs(parent).unwrap_or_default() {
         let Some(pid) = job_pid(&name) else { continue };
+        if pid == own {
+            continue;
+        }
         let dir = parent.join(&name);
-        if pid == own || fs.alive(pid) || has_members(fs, &dir, version).unwrap_or(true) {
+        if fs.alive(pid) || has_members(fs, &dir, version).unwrap_or(true) {
+            running += 1;
             continue;
         }
         if fs.rmdir(&dir).is_ok() {
             removed.push(dir);
+        } else {
+            running += 1;
         }
     }
-    removed
+    (removed, running)
 }
 
 /// How a written value must read back.
@@ -348,6 +491,20 @@ enum Expect<'a> {
     Same(&'a str),
     /// Memory limits read back rounded down to a page; 64 KiB is the largest page size.
     BytesRoundedDown(u64),
+    /// No limit: `max`, or v1's "-1" that reads back as a huge page-rounded number.
+    Unlimited,
+}
+
+impl Expect<'_> {
+    fn matches(self, back: &str) -> bool {
+        match self {
+            Expect::Same(want) => back == want,
+            Expect::BytesRoundedDown(want) => back
+                .parse::<u64>()
+                .is_ok_and(|got| got <= want && want - got < 64 * 1024),
+            Expect::Unlimited => back == "max" || back.parse::<u64>().is_ok_and(|v| v >= 1 << 62),
+        }
+    }
 }
 
 fn write_verified(
@@ -374,13 +531,7 @@ fn write_verified(
         .read(&path)
         .map_err(|e| format!("cannot read back {}: {e}", path.display()))?;
     let back = back.trim();
-    let ok = match expect {
-        Expect::Same(want) => back == want,
-        Expect::BytesRoundedDown(want) => back
-            .parse::<u64>()
-            .is_ok_and(|got| got <= want && want - got < 64 * 1024),
-    };
-    if ok {
+    if expect.matches(back) {
         Ok(())
     } else {
         Err(format!(
@@ -390,8 +541,63 @@ fn write_verified(
     }
 }
 
-/// Writes one controller's limits into a fresh job group. Returns whether the controller now
-/// enforces what the config asks (true when the config asks for nothing).
+/// Writes `value` only when the file does not already read as `expect` (the per-caller
+/// parent keeps its limits from one run to the next, so usually nothing is written).
+fn ensure_value(
+    fs: &mut dyn CgroupFs,
+    dir: &Path,
+    file: &str,
+    value: &str,
+    expect: Expect<'_>,
+) -> Result<(), String> {
+    let current = fs.read(&dir.join(file)).unwrap_or_default();
+    if expect.matches(current.trim()) {
+        return Ok(());
+    }
+    write_verified(fs, dir, file, value, expect)
+}
+
+/// Brings the per-caller parent's aggregate limits in line with the configuration
+/// (`caller_memory_max`, `caller_pids_max`; unset means no limit).
+fn apply_caller_limits(
+    fs: &mut dyn CgroupFs,
+    dir: &Path,
+    version: Version,
+    ctls: &[Ctl],
+    limits: &CallerLimits,
+) -> Result<(), String> {
+    if ctls.contains(&Ctl::Memory) {
+        let file = match version {
+            Version::V1 => "memory.limit_in_bytes",
+            Version::V2 => "memory.max",
+        };
+        match limits.memory_max {
+            Some(bytes) => ensure_value(
+                fs,
+                dir,
+                file,
+                &bytes.to_string(),
+                Expect::BytesRoundedDown(bytes),
+            )?,
+            None => {
+                let v = if version == Version::V1 { "-1" } else { "max" };
+                ensure_value(fs, dir, file, v, Expect::Unlimited)?
+            }
+        }
+    }
+    if ctls.contains(&Ctl::Pids) {
+        match limits.pids_max {
+            Some(n) => {
+                let v = n.to_string();
+                ensure_value(fs, dir, "pids.max", &v, Expect::Same(&v))?
+            }
+            None => ensure_value(fs, dir, "pids.max", "max", Expect::Same("max"))?,
+        }
+    }
+    Ok(())
+}
+
+/// Writes one controller's limits into a fresh job group.
 fn apply_limits(
     fs: &mut dyn CgroupFs,
     dir: &Path,
@@ -465,29 +671,54 @@ fn apply_limits(
     }
 }
 
-/// Creates, limits and joins the job group in one hierarchy. Returns the group and the
-/// controllers enforcing limits there, or why this hierarchy cannot be used.
-fn place_one(
+/// A hierarchy whose per-caller parent is ready.
+struct Prepared<'h> {
+    hier: &'h Hier,
+    caller_dir: PathBuf,
+    ctls: Vec<Ctl>,
+}
+
+/// Phase 1 in one hierarchy: the configured parent and the caller's parent exist with the
+/// caller's limits, and the caller's stale groups are gone. Returns how many of the caller's
+/// jobs are still running there.
+fn prepare_one<'h>(
     fs: &mut dyn CgroupFs,
-    h: &Hier,
+    h: &'h Hier,
     cfg: &Config,
+    caller: u32,
     pid: u32,
     notes: &mut Vec<String>,
-) -> Result<(PathBuf, Vec<Ctl>), String> {
-    let ctls = ensure_parent(fs, h, &cfg.cgroup_parent)?;
-    let parent = h.mount.join(&cfg.cgroup_parent);
-    // Held until this function returns: sweep, create and join are one step for other runs.
-    let _lock = fs
-        .lock(&parent)
-        .map_err(|e| format!("cannot lock {}: {e}", parent.display()))?;
-    for dir in sweep(fs, &parent, h.version, pid) {
+) -> Result<(Prepared<'h>, usize), String> {
+    let rel = Path::new(&cfg.cgroup_parent).join(caller_name(caller));
+    let ctls = ensure_parent(fs, h, &rel)?;
+    let caller_dir = h.mount.join(&rel);
+    apply_caller_limits(fs, &caller_dir, h.version, &ctls, &cfg.caller_limits)?;
+    let (removed, running) = sweep(fs, &caller_dir, h.version, pid);
+    for dir in removed {
         notes.push(format!("removed empty stale cgroup {}", dir.display()));
     }
-    let job = parent.join(job_name(pid));
+    Ok((
+        Prepared {
+            hier: h,
+            caller_dir,
+            ctls,
+        },
+        running,
+    ))
+}
+
+/// Phase 2 in one hierarchy: creates, limits and joins the job group.
+fn join_one(
+    fs: &mut dyn CgroupFs,
+    p: &Prepared<'_>,
+    limits: &Limits,
+    pid: u32,
+) -> Result<PathBuf, String> {
+    let job = p.caller_dir.join(job_name(pid));
     if fs.exists(&job) {
         // Left by an earlier process with our (reused) pid. Joining it would inherit whatever
         // that job left running and whatever limits it had.
-        if has_members(fs, &job, h.version).unwrap_or(true) {
+        if has_members(fs, &job, p.hier.version).unwrap_or(true) {
             return Err(format!("{} exists and is not empty", job.display()));
         }
         fs.rmdir(&job)
@@ -496,14 +727,13 @@ fn place_one(
     fs.mkdir(&job)
         .map_err(|e| format!("cannot create {}: {e}", job.display()))?;
     let joined = (|| {
-        for &ctl in &ctls {
-            apply_limits(fs, &job, h.version, ctl, &cfg.limits)?;
+        for &ctl in &p.ctls {
+            apply_limits(fs, &job, p.hier.version, ctl, limits)?;
         }
-        let me = pid.to_string();
-        write_verified_member(fs, &job, &me)
+        write_verified_member(fs, &job, &pid.to_string())
     })();
     match joined {
-        Ok(()) => Ok((job, ctls)),
+        Ok(()) => Ok(job),
         Err(e) => {
             // Not joined, so the group is empty and can go now instead of at the next sweep.
             let _ = fs.rmdir(&job);
@@ -534,34 +764,78 @@ fn write_verified_member(fs: &mut dyn CgroupFs, job: &Path, pid: &str) -> Result
     }
 }
 
-/// Creates `<parent>/nppp.<pid>` in every usable hierarchy, writes the configured limits (one
-/// write each, read back and verified) and moves the calling process in. Runs as root.
+/// The refusal when a caller already runs `caller_jobs_max` jobs.
+fn too_many_jobs(running: usize, max: u32) -> String {
+    format!(
+        "too many jobs: this caller already has {running} running (caller_jobs_max = {max}); \
+         try again when one has finished"
+    )
+}
+
+/// Creates `<parent>/caller.<uid>/nppp.<pid>` in every usable hierarchy (the caller is the
+/// real uid), writes the configured limits (one write each, read back and verified) and moves
+/// the calling process in. Refuses the job when the caller already runs `caller_jobs_max`
+/// jobs. Runs as root.
 ///
 /// With [`Detach::Auto`] a hierarchy that cannot be used is noted and skipped; the limits it
 /// would have enforced are left to [`super::lower_rlimits`]. With [`Detach::Required`] any
 /// configured limit that no cgroup enforces is an error.
 pub fn place_in_cgroup(cfg: &Config, pid: u32, detach: Detach) -> Result<Placement, String> {
-    place_with(&mut RealFs, &discover(), cfg, pid, detach)
+    let caller = sys::getuid().0;
+    place_with(
+        &mut RealFs,
+        &discover(Some(cfg)),
+        cfg,
+        caller,
+        pid,
+        detach,
+        LOCK_WAIT,
+    )
 }
 
 pub(crate) fn place_with(
     fs: &mut dyn CgroupFs,
     hiers: &[Hier],
     cfg: &Config,
+    caller: u32,
     pid: u32,
     detach: Detach,
+    wait: Duration,
 ) -> Result<Placement, String> {
     let mut placement = Placement::default();
-    let mut active: BTreeSet<Ctl> = BTreeSet::new();
+    // Held until placement returns: sweep, count, create and join are one step for other runs
+    // of this caller.
+    let _lock = lock_caller(fs, caller, wait)?;
+    let mut prepared = Vec::new();
+    let mut running = None;
     for h in hiers {
-        match place_one(fs, h, cfg, pid, &mut placement.notes) {
-            Ok((job, ctls)) => {
-                placement.groups.push(job);
-                active.extend(ctls);
+        match prepare_one(fs, h, cfg, caller, pid, &mut placement.notes) {
+            Ok((p, n)) => {
+                prepared.push(p);
+                running = Some(running.unwrap_or(0).max(n));
             }
             Err(e) => placement.notes.push(format!(
                 "cgroup hierarchy {} not used: {e}",
                 h.mount.display()
+            )),
+        }
+    }
+    // Without any cgroup the root-owned job records are what is left to count.
+    let running = running.unwrap_or_else(|| fs.recorded_jobs(caller, pid));
+    let max = cfg.caller_limits.jobs_max;
+    if running >= max as usize {
+        return Err(too_many_jobs(running, max));
+    }
+    let mut active: BTreeSet<Ctl> = BTreeSet::new();
+    for p in &prepared {
+        match join_one(fs, p, &cfg.limits, pid) {
+            Ok(job) => {
+                placement.groups.push(job);
+                active.extend(p.ctls.iter().copied());
+            }
+            Err(e) => placement.notes.push(format!(
+                "cgroup hierarchy {} not used: {e}",
+                p.hier.mount.display()
             )),
         }
     }
@@ -577,7 +851,7 @@ pub(crate) fn place_with(
         if hiers.is_empty() {
             return Err("cgroup v2 requested but not available".to_string());
         }
-        if !(e.memory && e.pids && e.cpu) {
+        if placement.groups.is_empty() || !(e.memory && e.pids && e.cpu) {
             let mut why = placement.notes.join("; ");
             if why.is_empty() {
                 why = format!("limits not enforced by a cgroup: {e:?}");
@@ -588,46 +862,77 @@ pub(crate) fn place_with(
     Ok(placement)
 }
 
+/// The job groups of job `pid` in one hierarchy: `<parent>/caller.<uid>/nppp.<pid>` of the
+/// caller its root-owned record names; without a record, the `caller.*/nppp.<pid>` groups
+/// that list `pid` as a member (a group of that name under another caller belongs to an
+/// earlier job with the same pid and is not this job's).
+fn job_groups(parent: &Path, pid: u32, caller: Option<u32>) -> Vec<PathBuf> {
+    if let Some(uid) = caller {
+        let job = parent.join(caller_name(uid)).join(job_name(pid));
+        return if job.is_dir() { vec![job] } else { Vec::new() };
+    }
+    let Ok(dir) = fs::read_dir(parent) else {
+        return Vec::new();
+    };
+    let me = pid.to_string();
+    dir.flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.strip_prefix("caller."))
+                .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .map(|e| e.path().join(job_name(pid)))
+        .filter(|job| {
+            fs::read_to_string(job.join("cgroup.procs"))
+                .is_ok_and(|t| t.split_whitespace().any(|m| m == me))
+        })
+        .collect()
+}
+
 /// Signals every process of job `pid`'s groups except `pid` itself, which the caller signals
 /// through its own pidfd after checking the job record. Each member is pinned with a pidfd and
 /// then confirmed to still be listed in the group, so a pid reused between the listing and the
 /// signal is never hit. Returns how many processes were signalled. Runs as root.
 pub fn kill_job_cgroup(cfg: &Config, pid: u32, signal: i32) -> Result<usize, String> {
     let mut signalled = BTreeSet::new();
-    for h in discover() {
-        let job = h.mount.join(&cfg.cgroup_parent).join(job_name(pid));
-        let procs = job.join("cgroup.procs");
-        if signal == libc::SIGKILL && h.version == Version::V2 {
-            // cgroup.kill (Linux 5.14+) kills every member atomically, including processes
-            // forked while it runs, which a walk over cgroup.procs can miss.
-            let members = fs::read_to_string(&procs).unwrap_or_default();
-            if RealFs.write_once(&job.join("cgroup.kill"), b"1\n").is_ok() {
-                signalled.extend(
-                    members
-                        .split_whitespace()
-                        .filter_map(|m| m.parse::<u32>().ok()),
-                );
-                continue;
+    // The record `--kill` has just checked names the caller, and so the caller's parent.
+    let caller = crate::jobs::read(pid).map(|r| r.caller);
+    for h in discover(None) {
+        for job in job_groups(&h.mount.join(&cfg.cgroup_parent), pid, caller) {
+            let procs = job.join("cgroup.procs");
+            if signal == sys::SIGKILL && h.version == Version::V2 {
+                // cgroup.kill (Linux 5.14+) kills every member atomically, including processes
+                // forked while it runs, which a walk over cgroup.procs can miss.
+                let members = fs::read_to_string(&procs).unwrap_or_default();
+                if RealFs.write_once(&job.join("cgroup.kill"), b"1\n").is_ok() {
+                    signalled.extend(
+                        members
+                            .split_whitespace()
+                            .filter_map(|m| m.parse::<u32>().ok()),
+                    );
+                    continue;
+                }
             }
-        }
-        let Ok(text) = fs::read_to_string(&procs) else {
-            continue;
-        };
-        for member in text
-            .split_whitespace()
-            .filter_map(|m| m.parse::<u32>().ok())
-        {
-            if member == pid || signalled.contains(&member) {
-                continue;
-            }
-            let Ok(fd) = sys::pidfd_open(member as i32) else {
+            let Ok(text) = fs::read_to_string(&procs) else {
                 continue;
             };
-            let still = fs::read_to_string(&procs)
-                .map(|t| t.split_whitespace().any(|m| m == member.to_string()))
-                .unwrap_or(false);
-            if still && sys::pidfd_send_signal(std::os::fd::AsFd::as_fd(&fd), signal).is_ok() {
-                signalled.insert(member);
+            for member in text
+                .split_whitespace()
+                .filter_map(|m| m.parse::<u32>().ok())
+            {
+                if member == pid || signalled.contains(&member) {
+                    continue;
+                }
+                let Ok(fd) = sys::pidfd_open(member as i32) else {
+                    continue;
+                };
+                let still = fs::read_to_string(&procs)
+                    .map(|t| t.split_whitespace().any(|m| m == member.to_string()))
+                    .unwrap_or(false);
+                if still && sys::pidfd_send_signal(fd.as_fd(), signal).is_ok() {
+                    signalled.insert(member);
+                }
             }
         }
     }

@@ -15,6 +15,8 @@ struct FakeFs {
     writes: Vec<String>,
     alive: BTreeSet<u32>,
     fail_write: Option<&'static str>,
+    lock_busy: bool,
+    recorded: usize,
 }
 
 impl FakeFs {
@@ -46,6 +48,8 @@ impl FakeFs {
             writes: Vec::new(),
             alive: BTreeSet::new(),
             fail_write: None,
+            lock_busy: false,
+            recorded: 0,
         }
     }
     fn file(&self, p: &str) -> &str {
@@ -180,8 +184,11 @@ impl CgroupFs for FakeFs {
                 format!("{cur}{value}")
             }
             "memory.max" | "memory.limit_in_bytes" | "memory.memsw.limit_in_bytes" => {
-                let v: u64 = value.parse().unwrap();
-                (v / 4096 * 4096).to_string()
+                match value.as_str() {
+                    "max" => value,
+                    "-1" => "9223372036854771712".to_string(),
+                    v => (v.parse::<u64>().unwrap() / 4096 * 4096).to_string(),
+                }
             }
             _ => value,
         };
@@ -196,14 +203,23 @@ impl CgroupFs for FakeFs {
             .map(|d| d.file_name().unwrap().to_str().unwrap().to_string())
             .collect())
     }
-    fn lock(&mut self, p: &Path) -> io::Result<Option<File>> {
-        self.writes.push(format!("{}\tLOCK", p.display()));
-        Ok(None)
+    fn try_lock_caller(&mut self, uid: u32) -> io::Result<TryLock> {
+        self.writes.push(format!("caller {uid}\tLOCK"));
+        Ok(if self.lock_busy {
+            TryLock::Busy
+        } else {
+            TryLock::Held { _fd: None }
+        })
     }
     fn alive(&mut self, pid: u32) -> bool {
         self.alive.contains(&pid)
     }
+    fn recorded_jobs(&mut self, _uid: u32, _own: u32) -> usize {
+        self.recorded
+    }
 }
+
+const WAIT: Duration = Duration::from_millis(50);
 
 fn v2_hier() -> Hier {
     Hier {
@@ -226,8 +242,8 @@ fn v2_job_gets_limits_in_single_writes_with_newline() {
     let mut fs = FakeFs::v2("cpuset cpu io memory pids", "cpu memory pids");
     let mut cfg = Config::default();
     cfg.limits.cpu_quota_percent = Some(50);
-    let p = place_with(&mut fs, &[v2_hier()], &cfg, 4242, Detach::Auto).unwrap();
-    assert_eq!(p.groups, [PathBuf::from("/cg/nppp/nppp.4242")]);
+    let p = place_with(&mut fs, &[v2_hier()], &cfg, 1000, 4242, Detach::Auto, WAIT).unwrap();
+    assert_eq!(p.groups, [PathBuf::from("/cg/nppp/caller.1000/nppp.4242")]);
     assert_eq!(
         p.enforced,
         Enforced {
@@ -236,12 +252,24 @@ fn v2_job_gets_limits_in_single_writes_with_newline() {
             cpu: true
         }
     );
-    assert_eq!(fs.file("/cg/nppp/nppp.4242/memory.max"), "536870912\n");
-    assert_eq!(fs.file("/cg/nppp/nppp.4242/memory.swap.max"), "0\n");
-    assert_eq!(fs.file("/cg/nppp/nppp.4242/pids.max"), "64\n");
-    assert_eq!(fs.file("/cg/nppp/nppp.4242/cpu.weight"), "50\n");
-    assert_eq!(fs.file("/cg/nppp/nppp.4242/cpu.max"), "50000 100000\n");
-    assert_eq!(fs.file("/cg/nppp/nppp.4242/cgroup.procs"), "4242\n");
+    assert_eq!(
+        fs.file("/cg/nppp/caller.1000/nppp.4242/memory.max"),
+        "536870912\n"
+    );
+    assert_eq!(
+        fs.file("/cg/nppp/caller.1000/nppp.4242/memory.swap.max"),
+        "0\n"
+    );
+    assert_eq!(fs.file("/cg/nppp/caller.1000/nppp.4242/pids.max"), "64\n");
+    assert_eq!(fs.file("/cg/nppp/caller.1000/nppp.4242/cpu.weight"), "50\n");
+    assert_eq!(
+        fs.file("/cg/nppp/caller.1000/nppp.4242/cpu.max"),
+        "50000 100000\n"
+    );
+    assert_eq!(
+        fs.file("/cg/nppp/caller.1000/nppp.4242/cgroup.procs"),
+        "4242\n"
+    );
     // The root is never written; the parent gets one write per controller.
     assert!(
         !fs.writes.iter().any(|w| w.starts_with("/cg/cgroup.")),
@@ -261,7 +289,7 @@ fn v2_job_gets_limits_in_single_writes_with_newline() {
     let lock = fs
         .writes
         .iter()
-        .position(|w| w == "/cg/nppp\tLOCK")
+        .position(|w| w == "caller 1000\tLOCK")
         .unwrap();
     let first_job_write = fs
         .writes
@@ -275,16 +303,27 @@ fn v2_job_gets_limits_in_single_writes_with_newline() {
 fn v2_without_delegated_controllers_falls_back() {
     // A hybrid host's unified tree: the root offers none of the controllers.
     let mut fs = FakeFs::v2("hugetlb", "");
-    let p = place_with(&mut fs, &[v2_hier()], &Config::default(), 7, Detach::Auto).unwrap();
-    assert_eq!(p.groups, [PathBuf::from("/cg/nppp/nppp.7")]);
+    let p = place_with(
+        &mut fs,
+        &[v2_hier()],
+        &Config::default(),
+        1000,
+        7,
+        Detach::Auto,
+        WAIT,
+    )
+    .unwrap();
+    assert_eq!(p.groups, [PathBuf::from("/cg/nppp/caller.1000/nppp.7")]);
     assert_eq!(p.enforced, Enforced::default());
     assert!(fs.writes.iter().all(|w| !w.contains("subtree_control")));
     let e = place_with(
         &mut FakeFs::v2("hugetlb", ""),
         &[v2_hier()],
         &Config::default(),
+        1000,
         7,
         Detach::Required,
+        WAIT,
     )
     .unwrap_err();
     assert!(e.starts_with("cgroup v2 requested but join failed"), "{e}");
@@ -297,7 +336,7 @@ fn v1_limits_and_rounding() {
     cfg.limits.memory_max = Some((1 << 20) + 100);
     cfg.limits.cpu_quota_percent = Some(25);
     let hier = v1_hier(vec![Ctl::Memory, Ctl::Pids, Ctl::Cpu]);
-    let p = place_with(&mut fs, &[hier], &cfg, 99, Detach::Required).unwrap();
+    let p = place_with(&mut fs, &[hier], &cfg, 1000, 99, Detach::Required, WAIT).unwrap();
     assert_eq!(
         p.enforced,
         Enforced {
@@ -306,7 +345,7 @@ fn v1_limits_and_rounding() {
             cpu: true
         }
     );
-    let job = "/cg/nppp/nppp.99";
+    let job = "/cg/nppp/caller.1000/nppp.99";
     assert_eq!(
         fs.file(&format!("{job}/memory.limit_in_bytes")),
         "1048576\n"
@@ -328,15 +367,17 @@ fn failed_write_removes_the_group_and_notes_why() {
         &mut fs,
         &[v1_hier(vec![Ctl::Pids])],
         &Config::default(),
+        1000,
         5,
         Detach::Auto,
+        WAIT,
     )
     .unwrap();
     assert!(p.is_rlimits_only());
     assert_eq!(p.summary(), "(none; rlimits in effect)");
     assert!(!p.enforced.pids);
     assert!(p.notes[0].contains("pids.max"), "{:?}", p.notes);
-    assert!(!fs.dirs.contains(Path::new("/cg/nppp/nppp.5")));
+    assert!(!fs.dirs.contains(Path::new("/cg/nppp/caller.1000/nppp.5")));
 }
 
 #[test]
@@ -364,11 +405,14 @@ fn readback_mismatch_is_an_error() {
         fn subdirs(&mut self, p: &Path) -> io::Result<Vec<String>> {
             self.0.subdirs(p)
         }
-        fn lock(&mut self, p: &Path) -> io::Result<Option<File>> {
-            self.0.lock(p)
+        fn try_lock_caller(&mut self, uid: u32) -> io::Result<TryLock> {
+            self.0.try_lock_caller(uid)
         }
         fn alive(&mut self, pid: u32) -> bool {
             self.0.alive(pid)
+        }
+        fn recorded_jobs(&mut self, uid: u32, own: u32) -> usize {
+            self.0.recorded_jobs(uid, own)
         }
     }
     let e = write_verified(
@@ -385,7 +429,8 @@ fn readback_mismatch_is_an_error() {
 #[test]
 fn sweep_removes_only_dead_empty_job_groups() {
     let mut fs = FakeFs::v2("memory pids cpu", "memory pids cpu");
-    let parent = Path::new("/cg/nppp");
+    fs.mkdir(Path::new("/cg/nppp")).unwrap();
+    let parent = Path::new("/cg/nppp/caller.1000");
     fs.mkdir(parent).unwrap();
     for pid in [10, 11, 12] {
         fs.mkdir(&parent.join(job_name(pid))).unwrap();
@@ -395,7 +440,19 @@ fn sweep_removes_only_dead_empty_job_groups() {
     fs.alive.insert(11);
     fs.write_once(&parent.join("nppp.12/cgroup.procs"), b"777\n")
         .unwrap();
-    let p = place_with(&mut fs, &[v2_hier()], &Config::default(), 20, Detach::Auto).unwrap();
+    // Another caller's stale group is that caller's to sweep, under that caller's lock.
+    fs.mkdir(Path::new("/cg/nppp/caller.2000")).unwrap();
+    fs.mkdir(Path::new("/cg/nppp/caller.2000/nppp.13")).unwrap();
+    let p = place_with(
+        &mut fs,
+        &[v2_hier()],
+        &Config::default(),
+        1000,
+        20,
+        Detach::Auto,
+        WAIT,
+    )
+    .unwrap();
     assert!(
         !fs.dirs.contains(&parent.join("nppp.10")),
         "dead and empty: removed"
@@ -404,7 +461,11 @@ fn sweep_removes_only_dead_empty_job_groups() {
     assert!(fs.dirs.contains(&parent.join("nppp.12")), "populated: kept");
     assert!(fs.dirs.contains(&parent.join("other")));
     assert!(fs.dirs.contains(&parent.join("nppp.x1")));
-    assert_eq!(p.notes, ["removed empty stale cgroup /cg/nppp/nppp.10"]);
+    assert!(fs.dirs.contains(Path::new("/cg/nppp/caller.2000/nppp.13")));
+    assert_eq!(
+        p.notes,
+        ["removed empty stale cgroup /cg/nppp/caller.1000/nppp.10"]
+    );
 }
 
 #[test]
@@ -412,25 +473,40 @@ fn reused_pid_group_is_recreated_or_refused() {
     let mut fs = FakeFs::v1();
     let hier = v1_hier(vec![Ctl::Pids]);
     fs.mkdir(Path::new("/cg/nppp")).unwrap();
-    fs.mkdir(Path::new("/cg/nppp/nppp.30")).unwrap();
+    fs.mkdir(Path::new("/cg/nppp/caller.1000")).unwrap();
+    fs.mkdir(Path::new("/cg/nppp/caller.1000/nppp.30")).unwrap();
     fs.files
-        .insert("/cg/nppp/nppp.30/pids.max".into(), "3\n".into());
+        .insert("/cg/nppp/caller.1000/nppp.30/pids.max".into(), "3\n".into());
     place_with(
         &mut fs,
         std::slice::from_ref(&hier),
         &Config::default(),
+        1000,
         30,
         Detach::Auto,
+        WAIT,
     )
     .unwrap();
-    assert_eq!(fs.file("/cg/nppp/nppp.30/pids.max"), "64\n");
+    assert_eq!(fs.file("/cg/nppp/caller.1000/nppp.30/pids.max"), "64\n");
     // Populated by a leftover of the earlier job: not joined.
     let mut fs = FakeFs::v1();
     fs.mkdir(Path::new("/cg/nppp")).unwrap();
-    fs.mkdir(Path::new("/cg/nppp/nppp.31")).unwrap();
-    fs.files
-        .insert("/cg/nppp/nppp.31/cgroup.procs".into(), "555\n".into());
-    let e = place_with(&mut fs, &[hier], &Config::default(), 31, Detach::Required).unwrap_err();
+    fs.mkdir(Path::new("/cg/nppp/caller.1000")).unwrap();
+    fs.mkdir(Path::new("/cg/nppp/caller.1000/nppp.31")).unwrap();
+    fs.files.insert(
+        "/cg/nppp/caller.1000/nppp.31/cgroup.procs".into(),
+        "555\n".into(),
+    );
+    let e = place_with(
+        &mut fs,
+        &[hier],
+        &Config::default(),
+        1000,
+        31,
+        Detach::Required,
+        WAIT,
+    )
+    .unwrap_err();
     assert!(e.contains("exists and is not empty"), "{e}");
 }
 
@@ -441,8 +517,8 @@ fn nested_parent_enables_every_level_below_the_root() {
         cgroup_parent: "jobs/npp".into(),
         ..Config::default()
     };
-    let p = place_with(&mut fs, &[v2_hier()], &cfg, 8, Detach::Auto).unwrap();
-    assert_eq!(p.groups, [PathBuf::from("/cg/jobs/npp/nppp.8")]);
+    let p = place_with(&mut fs, &[v2_hier()], &cfg, 1000, 8, Detach::Auto, WAIT).unwrap();
+    assert_eq!(p.groups, [PathBuf::from("/cg/jobs/npp/caller.1000/nppp.8")]);
     // cpu is not delegated by the root, so it cannot be enabled below it.
     assert_eq!(
         p.enforced,
@@ -462,9 +538,27 @@ fn nested_parent_enables_every_level_below_the_root() {
 #[test]
 fn no_hierarchy_means_rlimits_or_failure() {
     let mut fs = FakeFs::v1();
-    let p = place_with(&mut fs, &[], &Config::default(), 1, Detach::Auto).unwrap();
+    let p = place_with(
+        &mut fs,
+        &[],
+        &Config::default(),
+        1000,
+        1,
+        Detach::Auto,
+        WAIT,
+    )
+    .unwrap();
     assert!(p.is_rlimits_only());
-    let e = place_with(&mut fs, &[], &Config::default(), 1, Detach::Required).unwrap_err();
+    let e = place_with(
+        &mut fs,
+        &[],
+        &Config::default(),
+        1000,
+        1,
+        Detach::Required,
+        WAIT,
+    )
+    .unwrap_err();
     assert_eq!(e, "cgroup v2 requested but not available");
 }
 
@@ -505,4 +599,182 @@ fn cgroup2_mount_is_found_in_mountinfo() {
         cgroup2_mount("1 2 0:1 / /x rw - cgroup cgroup rw,cpu\n"),
         None
     );
+}
+
+#[test]
+fn caller_parent_carries_the_caller_limits_written_once() {
+    let mut fs = FakeFs::v2("memory pids cpu", "memory pids cpu");
+    let mut cfg = Config::default();
+    cfg.caller_limits.memory_max = Some(1 << 30);
+    cfg.caller_limits.pids_max = Some(100);
+    place_with(
+        &mut fs,
+        &[v2_hier()],
+        &cfg,
+        1000,
+        41,
+        Detach::Required,
+        WAIT,
+    )
+    .unwrap();
+    assert_eq!(fs.file("/cg/nppp/caller.1000/memory.max"), "1073741824\n");
+    assert_eq!(fs.file("/cg/nppp/caller.1000/pids.max"), "100\n");
+    // Controllers reach the job through the caller level.
+    assert_eq!(
+        fs.file("/cg/nppp/caller.1000/cgroup.subtree_control"),
+        "cpu memory pids\n"
+    );
+    assert_eq!(fs.file("/cg/nppp/caller.1000/nppp.41/pids.max"), "64\n");
+    // The next run finds the values in place and writes no caller limit again.
+    fs.writes.clear();
+    place_with(
+        &mut fs,
+        &[v2_hier()],
+        &cfg,
+        1000,
+        42,
+        Detach::Required,
+        WAIT,
+    )
+    .unwrap();
+    assert!(
+        !fs.writes
+            .iter()
+            .any(|w| w.starts_with("/cg/nppp/caller.1000/memory.max")
+                || w.starts_with("/cg/nppp/caller.1000/pids.max")),
+        "{:?}",
+        fs.writes
+    );
+    // Unset again: back to no limit.
+    place_with(
+        &mut fs,
+        &[v2_hier()],
+        &Config::default(),
+        1000,
+        43,
+        Detach::Required,
+        WAIT,
+    )
+    .unwrap();
+    assert_eq!(fs.file("/cg/nppp/caller.1000/memory.max"), "max\n");
+    assert_eq!(fs.file("/cg/nppp/caller.1000/pids.max"), "max\n");
+}
+
+#[test]
+fn callers_get_separate_parents() {
+    let mut fs = FakeFs::v1();
+    let hier = v1_hier(vec![Ctl::Pids]);
+    let a = place_with(
+        &mut fs,
+        std::slice::from_ref(&hier),
+        &Config::default(),
+        1000,
+        50,
+        Detach::Auto,
+        WAIT,
+    )
+    .unwrap();
+    let b = place_with(
+        &mut fs,
+        &[hier],
+        &Config::default(),
+        2000,
+        51,
+        Detach::Auto,
+        WAIT,
+    )
+    .unwrap();
+    assert_eq!(a.groups, [PathBuf::from("/cg/nppp/caller.1000/nppp.50")]);
+    assert_eq!(b.groups, [PathBuf::from("/cg/nppp/caller.2000/nppp.51")]);
+}
+
+#[test]
+fn caller_jobs_max_refuses_the_next_job_before_any_group_is_made() {
+    let mut fs = FakeFs::v1();
+    let hier = v1_hier(vec![Ctl::Pids]);
+    let mut cfg = Config::default();
+    cfg.caller_limits.jobs_max = 2;
+    for pid in [60, 61] {
+        place_with(
+            &mut fs,
+            std::slice::from_ref(&hier),
+            &cfg,
+            1000,
+            pid,
+            Detach::Auto,
+            WAIT,
+        )
+        .unwrap();
+        fs.alive.insert(pid);
+    }
+    let e = place_with(
+        &mut fs,
+        std::slice::from_ref(&hier),
+        &cfg,
+        1000,
+        62,
+        Detach::Auto,
+        WAIT,
+    )
+    .unwrap_err();
+    assert_eq!(
+        e,
+        "too many jobs: this caller already has 2 running (caller_jobs_max = 2); \
+         try again when one has finished"
+    );
+    assert!(!fs.dirs.contains(Path::new("/cg/nppp/caller.1000/nppp.62")));
+    // Another caller is not affected.
+    place_with(
+        &mut fs,
+        std::slice::from_ref(&hier),
+        &cfg,
+        2000,
+        63,
+        Detach::Auto,
+        WAIT,
+    )
+    .unwrap();
+    // A finished job (dead, empty group) frees its slot.
+    fs.alive.remove(&60);
+    fs.files.insert(
+        "/cg/nppp/caller.1000/nppp.60/cgroup.procs".into(),
+        String::new(),
+    );
+    place_with(&mut fs, &[hier], &cfg, 1000, 64, Detach::Auto, WAIT).unwrap();
+}
+
+#[test]
+fn without_cgroups_the_job_records_are_counted() {
+    let mut fs = FakeFs::v1();
+    let mut cfg = Config::default();
+    cfg.caller_limits.jobs_max = 3;
+    fs.recorded = 2;
+    place_with(&mut fs, &[], &cfg, 1000, 70, Detach::Auto, WAIT).unwrap();
+    fs.recorded = 3;
+    let e = place_with(&mut fs, &[], &cfg, 1000, 71, Detach::Auto, WAIT).unwrap_err();
+    assert!(e.starts_with("too many jobs"), "{e}");
+}
+
+#[test]
+fn a_held_lock_is_waited_for_boundedly_then_refused() {
+    let mut fs = FakeFs::v1();
+    fs.lock_busy = true;
+    let t = std::time::Instant::now();
+    let e = place_with(
+        &mut fs,
+        &[v1_hier(vec![Ctl::Pids])],
+        &Config::default(),
+        1000,
+        80,
+        Detach::Auto,
+        WAIT,
+    )
+    .unwrap_err();
+    assert!(t.elapsed() >= WAIT && t.elapsed() < WAIT * 20);
+    assert!(
+        e.starts_with("cannot lock /run/safexec/cgroup.1000.lock: another run of this caller"),
+        "{e}"
+    );
+    // Nothing was created while unlocked.
+    assert!(fs.writes.iter().all(|w| w.ends_with("LOCK")));
 }
