@@ -15,6 +15,7 @@
 pub mod npp;
 pub mod purge;
 pub mod service;
+pub mod setup;
 
 use std::collections::HashMap;
 use std::fs;
