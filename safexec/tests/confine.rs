@@ -1004,3 +1004,140 @@ fn each_caller_has_its_own_parent_with_limits_and_a_job_cap() {
         assert_eq!(again.status, 0, "{again}");
     });
 }
+
+/// Runs `argv` as `nobody` under the Landlock ruleset safexec builds for `access` (applied
+/// between fork and exec, as the drop pipeline applies it before the tool's exec).
+fn under_landlock(access: &safexec::confine::JobAccess<'_>, argv: &[&str]) -> Output {
+    let ruleset = safexec::confine::prepare_landlock(access).expect("ruleset");
+    let mut slot = Some(ruleset);
+    let nobody = nobody();
+    let mut cmd = Command::new("setpriv");
+    cmd.args([
+        "--reuid",
+        &nobody.uid.to_string(),
+        "--regid",
+        &nobody.gid.to_string(),
+    ])
+    .arg("--clear-groups")
+    .args(argv)
+    .stdin(Stdio::null());
+    // SAFETY: the closure runs in the forked child before exec; it only enforces the
+    // prepared ruleset and writes its report line to stderr.
+    unsafe {
+        cmd.pre_exec(move || {
+            let ruleset = slot
+                .take()
+                .ok_or_else(|| std::io::Error::other("used twice"))?;
+            let report =
+                safexec::confine::apply_landlock(ruleset).map_err(std::io::Error::other)?;
+            let _ =
+                std::io::stderr().write_all(format!("{}\n", report.lines.join("\n")).as_bytes());
+            Ok(())
+        });
+    }
+    let out = cmd.output().expect("run under landlock");
+    Output {
+        status: out.status.code().unwrap_or(-1),
+        stdout: out.stdout,
+        stderr: out.stderr,
+    }
+}
+
+#[test]
+fn landlock_keeps_a_job_from_what_its_tool_does_not_need() {
+    // Readable by nobody through the permissions, but outside the job's allowance.
+    let dir = scratch("landlock");
+    let secret = dir.join("secret");
+    fs::write(&secret, "top secret\n").unwrap();
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o644)).unwrap();
+    let job = dir.join("job");
+    fs::create_dir(&job).unwrap();
+    fs::set_permissions(&job, fs::Permissions::from_mode(0o777)).unwrap();
+    fs::write(job.join("mine"), "mine\n").unwrap();
+    let cache = dir.join("cache");
+    fs::create_dir(&cache).unwrap();
+    fs::write(cache.join("entry"), "cached\n").unwrap();
+    fs::set_permissions(cache.join("entry"), fs::Permissions::from_mode(0o644)).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || for _ in listener.incoming() {});
+
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let plain = Command::new("setpriv")
+        .args([
+            "--reuid",
+            &nobody().uid.to_string(),
+            "--regid",
+            &nobody().gid.to_string(),
+        ])
+        .args(["--clear-groups", "cat"])
+        .arg(&secret)
+        .output()
+        .unwrap();
+    assert!(
+        plain.status.success(),
+        "nobody can read it without landlock"
+    );
+
+    use safexec::policy::Tool;
+    let access = |tool| safexec::confine::JobAccess {
+        tool,
+        job_dir: Some(&job),
+        cache_root: Some(&cache),
+        tool_path: Path::new("/usr/bin/sha256sum"),
+        extra_read: vec![],
+        tcp_ports: if tool == Tool::Wget {
+            vec![port]
+        } else {
+            vec![]
+        },
+    };
+    let hash = access(Tool::Sha256sum);
+    let out = under_landlock(&hash, &["cat", &s(&secret)]);
+    assert_ne!(out.status, 0, "{out}");
+    assert!(out.stderr_str().contains("Permission denied"), "{out}");
+    let err = out.stderr_str();
+    let abi: u32 = err
+        .split("landlock enforced (ABI ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no report line: {err}"));
+    assert!(abi >= 4, "{err}");
+    assert!(
+        err.contains(&format!("write /dev/null,{}", job.display())),
+        "{err}"
+    );
+    assert!(err.contains("tcp connect none; tcp bind none"), "{err}");
+    // Its own job directory: read and write.
+    let out = under_landlock(&hash, &["cat", &s(&job.join("mine"))]);
+    assert_eq!(out.stdout_str(), "mine\n", "{out}");
+    let out = under_landlock(
+        &hash,
+        &["sh", "-c", &format!("echo x > {}/new", job.display())],
+    );
+    assert_eq!(out.status, 0, "{out}");
+    // Nowhere else, not even where the permissions allow (the scratch dir is 1777).
+    let out = under_landlock(
+        &hash,
+        &["sh", "-c", &format!("echo x > {}/new", dir.display())],
+    );
+    assert_ne!(out.status, 0, "{out}");
+    assert!(!dir.join("new").exists());
+    // The cache root is rg's to read, and nobody else's.
+    assert_ne!(
+        under_landlock(&hash, &["cat", &s(&cache.join("entry"))]).status,
+        0
+    );
+    let out = under_landlock(&access(Tool::Rg), &["cat", &s(&cache.join("entry"))]);
+    assert_eq!(out.stdout_str(), "cached\n", "{out}");
+    let out = under_landlock(&access(Tool::Rg), &["rm", "-f", &s(&cache.join("entry"))]);
+    assert_ne!(out.status, 0, "rg may not delete: {out}");
+    // TCP: a fetch tool reaches the ports its arguments name; other tools reach none.
+    let connect = format!("exec 3<>/dev/tcp/127.0.0.1/{port}");
+    let out = under_landlock(&access(Tool::Wget), &["bash", "-c", &connect]);
+    assert_eq!(out.status, 0, "{out}");
+    let out = under_landlock(&hash, &["bash", "-c", &connect]);
+    assert_ne!(out.status, 0, "{out}");
+    assert!(out.stderr_str().contains("Permission denied"), "{out}");
+}

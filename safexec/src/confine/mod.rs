@@ -9,7 +9,11 @@
 //! 4. [`drop_bounding_set`] as root, right before setgroups/setresgid/setresuid;
 //! 5. the core drops the ids and sets NO_NEW_PRIVS (fatal on failure);
 //! 6. [`verify_no_capabilities`] after the drop;
-//! 7. [`install_seccomp`] last, right before execveat (needs NO_NEW_PRIVS).
+//! 7. [`apply_landlock`] with the ruleset [`prepare_landlock`] built as root (from a
+//!    [`JobAccess`]: tool, job directory, cache root, tool binary, ports from
+//!    [`fetch_ports`]), after NO_NEW_PRIVS and after every file the core itself still opens;
+//!    print the returned report lines as `Info:` diagnostics;
+//! 8. [`install_seccomp`] last, right before execveat (needs NO_NEW_PRIVS).
 //!
 //! `--kill` calls [`kill_job_cgroup`] after the job record check, to stop the rest of the job.
 //!
@@ -17,9 +21,14 @@
 
 mod caps;
 mod cgroup;
+mod landlock;
 mod rlimit;
 mod seccomp;
 
+pub use self::landlock::{
+    allows_for, apply_landlock, fetch_ports, prepare_landlock, Allows, JobAccess, LandlockReport,
+    LandlockRuleset,
+};
 pub use cgroup::{kill_job_cgroup, place_in_cgroup, Detach, Enforced, Placement};
 pub use rlimit::lower_rlimits;
 pub use seccomp::{compile_seccomp, denied_syscall_names, install_seccomp, SeccompFilter};
