@@ -575,12 +575,14 @@ impl Purger {
         let racy_after = now_ns().saturating_sub(2_000_000_000);
         let tree = &self.tree;
         let mut problems = Vec::new();
+        let known_dirs = ix.dir_mtimes()?;
+        let dirs_seen = std::cell::Cell::new(0u64);
+        let unchanged = |rel: &str, mtime: i64| {
+            dirs_seen.set(dirs_seen.get() + 1);
+            known_dirs.get(rel) == Some(&mtime)
+        };
         ix.begin()?;
-        let walked = tree.for_each_leaf(&mut problems, &mut |dir| {
-            stats.dirs += 1;
-            if ix.dir_mtime(&dir.rel)? == Some(dir.mtime_ns) {
-                return Ok(());
-            }
+        let walked = tree.for_each_changed_leaf(&unchanged, &mut problems, &mut |dir| {
             stats.dirs_read += 1;
             let on_disk = match tree.entry_names(dir) {
                 Ok(n) => n,
@@ -608,6 +610,7 @@ impl Purger {
         });
         ix.commit()?;
         walked?;
+        stats.dirs = dirs_seen.get();
         self.refreshed = true;
         Ok(stats)
     }

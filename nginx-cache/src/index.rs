@@ -189,6 +189,18 @@ impl Index {
             .map_err(err)
     }
 
+    /// Every directory's recorded modification time (one query, for a refresh).
+    pub fn dir_mtimes(&self) -> Result<std::collections::HashMap<String, i64>, Error> {
+        let mut s = self
+            .conn
+            .prepare_cached("SELECT path, mtime_ns FROM dirs")
+            .map_err(err)?;
+        let rows = s
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
     /// Records the modification time of directory `dir` as read.
     pub fn set_dir_mtime(&self, dir: &str, mtime_ns: i64) -> Result<(), Error> {
         self.conn
@@ -345,6 +357,7 @@ mod tests {
         assert_eq!(ix.dir_mtime("1/b").unwrap(), None);
         ix.set_dir_mtime("1/b", 42).unwrap();
         assert_eq!(ix.dir_mtime("1/b").unwrap(), Some(42));
+        assert_eq!(ix.dir_mtimes().unwrap().get("1/b"), Some(&42));
         assert_eq!(ix.len().unwrap(), 6);
         assert_eq!(prefix_upper_bound(b"a\xff"), Some(b"b".to_vec()));
         assert_eq!(prefix_upper_bound(b"\xff"), None);
