@@ -7,8 +7,8 @@
 
 use std::fs;
 
-use cache_preload::frontier::{Frontier, Item, Origin, Push};
-use cache_preload::norm::{resolve, NormOptions};
+use cache_preload::bench::{resolve, NormOptions};
+use cache_preload::bench::{Frontier, Item, Origin, Push};
 
 fn vm(field: &str) -> u64 {
     let status = fs::read_to_string("/proc/self/status").unwrap_or_default();

@@ -1,29 +1,54 @@
-//! `cache_preload`: warms nginx page caches after a purge with the exact
-//! request lines a browser sends, and speaks the GNU wget command line and
-//! `--no-verbose` log format that the NPP WordPress plugin drives.
+//! `cache_preload`: warms nginx page caches after a purge with the exact request lines a browser
+//! sends, and speaks the GNU wget command line and `--no-verbose` log format that the NPP
+//! WordPress plugin drives.
 //!
-//! The crate is organised so that the binary is a thin shell:
-//! [`cli`] turns argv (native or wget dialect) into one [`cli::Config`],
-//! [`crawl::run`] performs the crawl and returns a [`crawl::Summary`],
-//! and `main` prints the single [`Error`] on failure.
+//! # Layers
+//!
+//! Dependencies point one way, from the top of this list to the bottom (a test,
+//! `tests/layers.rs`, fails if a module imports one above it):
+//!
+//! | layer | job |
+//! |---|---|
+//! | [`run`] | the crawl loop; the only module that imports the layers below it all |
+//! | [`cli`], [`rewarm`] | argv → [`config::Config`]; the re-warm entry point of the purge service |
+//! | `report` | typed events and summary (serde), one renderer per output format |
+//! | `http` | resolver, client, fetch, body decoding, probes: the only user of `reqwest` |
+//! | `discover`, `inspect`, `pace` | what to crawl; what the cache says; how fast to go (no I/O) |
+//! | [`config`], [`Error`] | plain data and the one error type |
+//!
+//! `main` parses argv with [`cli::parse`], runs [`run::run`] and prints the single [`Error`].
 #![forbid(unsafe_code)]
 
 pub mod cli;
-pub mod crawl;
-pub mod dns;
+pub mod config;
+pub(crate) mod discover;
 mod error;
-pub mod fetch;
-pub mod frontier;
-pub mod json;
-pub mod links;
-pub mod log;
-pub mod norm;
-pub mod progress;
+pub(crate) mod http;
+pub(crate) mod inspect;
+pub(crate) mod pace;
+pub(crate) mod report;
 pub mod rewarm;
-pub mod sitemap;
-pub mod warm;
+pub mod run;
 
 pub use error::Error;
+
+/// The parsers that take untrusted input, for the fuzz targets (not a stable API).
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::discover::links::{decode_entities, extract, LinkLimits, LinkScanner};
+    pub use crate::discover::sitemap::{parse_bytes, robots_sitemaps, SitemapLimits};
+    pub use crate::inspect::cache_index::{
+        key_from_bytes, replay_target, KeyRequest, KeyTemplate, Levels, DEFAULT_KEY,
+    };
+    pub use nginx_cache::md5_hex;
+}
+
+/// The frontier and the normalizer, for `examples/frontier_memory.rs` (not a stable API).
+#[doc(hidden)]
+pub mod bench {
+    pub use crate::discover::frontier::{Frontier, Item, Origin, Push};
+    pub use crate::discover::norm::{resolve, NormOptions};
+}
 
 /// Exit status: every page fetched with a 2xx final response.
 pub const EXIT_OK: i32 = 0;

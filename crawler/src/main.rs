@@ -7,7 +7,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use cache_preload::cli::{self, Parsed};
-use cache_preload::{crawl, Error};
+use cache_preload::{run, Error};
 
 fn main() -> ExitCode {
     let argv: Vec<String> = match std::env::args_os()
@@ -39,14 +39,14 @@ fn main() -> ExitCode {
         .build()
     {
         Ok(rt) => rt,
-        Err(e) => return fail(&Error::Internal(format!("cannot start runtime: {e}"))),
+        Err(e) => return fail(&Error::Runtime(format!("cannot start runtime: {e}"))),
     };
     let result = rt.block_on(async move {
         // Signal handlers first: a SIGTERM must end the run promptly and
         // without the FINISHED summary whatever the crawl is doing. The
         // watcher runs on the worker thread, independent of the crawl task.
         spawn_signal_watchers()?;
-        crawl::run(*cfg).await
+        run::run(*cfg).await
     });
     match result {
         Ok(summary) => ExitCode::from(u8::try_from(summary.exit_code).unwrap_or(1)),
@@ -61,7 +61,7 @@ fn spawn_signal_watchers() -> Result<(), Error> {
         (SignalKind::interrupt(), cache_preload::EXIT_SIGINT),
     ] {
         let mut s = signal(kind)
-            .map_err(|e| Error::Internal(format!("cannot install signal handler: {e}")))?;
+            .map_err(|e| Error::Runtime(format!("cannot install signal handler: {e}")))?;
         tokio::spawn(async move {
             if s.recv().await.is_some() {
                 let _ = std::io::stdout().flush();

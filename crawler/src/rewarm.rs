@@ -21,8 +21,8 @@ use reqwest::header::{
 };
 use url::Url;
 
-use crate::cli::{ACCEPT_BROWSER, ACCEPT_ENCODING_BROWSER, UA_DESKTOP, UA_MOBILE};
-use crate::warm::cache_status::KNOWN_HEADERS;
+use crate::config::{ACCEPT_BROWSER, ACCEPT_ENCODING_BROWSER, UA_DESKTOP, UA_MOBILE};
+use crate::inspect::cache_status::KNOWN_HEADERS;
 
 /// Which User-Agent classes are warmed (WordPress themes and caches key on `wp_is_mobile()`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -200,8 +200,8 @@ impl Rewarmer {
 
     fn builder(opts: &RewarmOptions) -> reqwest::ClientBuilder {
         reqwest::Client::builder()
-            .dns_resolver(Arc::new(crate::dns::ReqwestResolver {
-                resolver: crate::dns::Resolver::default(),
+            .dns_resolver(Arc::new(crate::http::dns::ReqwestResolver {
+                resolver: crate::http::dns::Resolver::default(),
                 timeout: opts.timeout,
                 prefer_ipv4: false,
             }))

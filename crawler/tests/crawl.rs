@@ -434,8 +434,13 @@ fn url_list_from_stdin_and_file() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(server.targets(), vec!["/one", "/two"]);
+    // A list that cannot be read is an I/O failure (exit 1), not a usage error.
     let out = run(&["--url-list", "/nonexistent/list.txt"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "cache-preload: cannot read --url-list '/nonexistent/list.txt': No such file or directory (os error 2)\n"
+    );
 }
 
 #[test]

@@ -3,10 +3,9 @@
 //! render → split on the default template. No panics; the round trip gives back host and target.
 #![no_main]
 
-use cache_preload::warm::cache_index::{
-    key_from_bytes, replay_target, KeyRequest, KeyTemplate, Levels, DEFAULT_KEY,
+use cache_preload::fuzzing::{
+    key_from_bytes, md5_hex, replay_target, KeyRequest, KeyTemplate, Levels, DEFAULT_KEY,
 };
-use cache_preload::warm::md5;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -20,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = replay_target(rest, &t);
     }
     if let Ok(l) = Levels::parse(tpl) {
-        let hex = md5::hex_digest(rest.as_bytes());
+        let hex = md5_hex(rest.as_bytes());
         let p = l.file_path(std::path::Path::new("/c"), &hex);
         assert!(p.ends_with(&hex));
     }

@@ -3,7 +3,7 @@
 //! not change the result.
 #![no_main]
 
-use cache_preload::links::{extract, LinkLimits, LinkScanner};
+use cache_preload::fuzzing::{extract, LinkLimits, LinkScanner};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -24,6 +24,6 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(whole, chunked);
     }
     if let Ok(s) = std::str::from_utf8(data) {
-        let _ = cache_preload::links::decode_entities(s);
+        let _ = cache_preload::fuzzing::decode_entities(s);
     }
 });

@@ -2,7 +2,7 @@
 //! no panics, limits respected.
 #![no_main]
 
-use cache_preload::sitemap::{parse_bytes, robots_sitemaps, SitemapLimits};
+use cache_preload::fuzzing::{parse_bytes, robots_sitemaps, SitemapLimits};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

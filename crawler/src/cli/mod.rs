@@ -48,130 +48,18 @@
 //! `--header=Accept-Encoding: …` is given.
 
 mod args;
-pub mod native;
-pub mod wget;
+mod native;
+mod warm;
+mod wget;
 
 use std::time::Duration;
 
 use regex::Regex;
 
-use crate::norm::NormOptions;
+use crate::config::{Config, Dialect, ACCEPT_BROWSER, ACCEPT_ENCODING_BROWSER};
 use crate::Error;
 
 pub use args::NativeArgs;
-
-/// A current desktop Chrome User-Agent (reduced UA string).
-pub const UA_DESKTOP: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36";
-/// A current mobile Chrome User-Agent (reduced UA string).
-pub const UA_MOBILE: &str = "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Mobile Safari/537.36";
-/// Chrome's `Accept` value for a top-level navigation.
-pub const ACCEPT_BROWSER: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7";
-/// The browser `Accept-Encoding` value sent by default (both dialects).
-pub const ACCEPT_ENCODING_BROWSER: &str = "gzip, deflate, br, zstd";
-
-/// Which command-line dialect is in use; it also selects the output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    /// The clap command line; plain lines, progress bar or JSON.
-    Native,
-    /// The GNU wget subset; wget `--no-verbose` log format.
-    Wget,
-}
-
-/// How results are reported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Output {
-    /// GNU wget `--no-verbose` lines and the FINISHED summary (on stderr).
-    WgetLog,
-    /// Nothing at all (wget `--quiet`).
-    Quiet,
-    /// Plain lines on stdout; a progress bar instead when stderr is a terminal
-    /// and `progress` is true.
-    Plain {
-        /// Allow the progress bar on a terminal.
-        progress: bool,
-    },
-    /// One JSON object per event on stdout, then a summary object.
-    Json,
-}
-
-/// HTTP proxies (plain HTTP proxies; https goes through CONNECT).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Proxies {
-    /// Proxy for `http://` URLs.
-    pub http: Option<String>,
-    /// Proxy for `https://` URLs.
-    pub https: Option<String>,
-}
-
-/// Everything a run needs, whichever dialect produced it.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// The dialect that was parsed.
-    pub dialect: Dialect,
-    /// Start URLs as given (resolved at run time).
-    pub start_urls: Vec<String>,
-    /// Sitemap URLs to seed from.
-    pub sitemaps: Vec<String>,
-    /// Seed from the `Sitemap:` lines of each start host's robots.txt (default of recursive
-    /// runs in both dialects).
-    pub robots_sitemaps: bool,
-    /// The robots.txt seeding was asked for explicitly: report a missing robots.txt or one
-    /// without `Sitemap:` lines (silent when it is only the default).
-    pub robots_sitemaps_explicit: bool,
-    /// URL-list file (`-` for stdin).
-    pub url_list: Option<String>,
-    /// Follow links found in HTML.
-    pub recursive: bool,
-    /// Most link hops from a seed (`None` = unlimited).
-    pub max_depth: Option<u32>,
-    /// Stop after this many fetched pages.
-    pub max_pages: Option<u64>,
-    /// Most pages per digit-collapsed path pattern.
-    pub max_per_pattern: Option<u64>,
-    /// Bound on the frontier queue.
-    pub max_queue: usize,
-    /// Extra allowed hosts (native) or the wget `--domains` filter.
-    pub domains: Vec<String>,
-    /// Reject regex applied to the absolute URL.
-    pub reject_regex: Option<Regex>,
-    /// Reject patterns compiled from the extension/glob list.
-    pub reject_ext: Option<Regex>,
-    /// Request-target normalization.
-    pub norm: NormOptions,
-    /// Request headers in order; names as given. Includes User-Agent, Accept, Accept-Encoding.
-    pub headers: Vec<(String, String)>,
-    /// Attempts per URL.
-    pub tries: u32,
-    /// Statuses that are retried.
-    pub retry_on: Vec<u16>,
-    /// Cap on a retry pause (and on Retry-After).
-    pub max_retry_wait: Duration,
-    /// Pause between requests.
-    pub wait: Duration,
-    /// Per-request bandwidth cap, bytes per second.
-    pub limit_rate: Option<u64>,
-    /// Requests in flight.
-    pub concurrency: usize,
-    /// DNS timeout.
-    pub dns_timeout: Duration,
-    /// Connect timeout.
-    pub connect_timeout: Duration,
-    /// Read (idle) timeout.
-    pub read_timeout: Duration,
-    /// Redirects followed per URL.
-    pub max_redirect: u32,
-    /// Proxies.
-    pub proxies: Proxies,
-    /// Verify TLS certificates.
-    pub check_certificate: bool,
-    /// Resolve IPv4 addresses first.
-    pub prefer_ipv4: bool,
-    /// Output format.
-    pub output: Output,
-    /// Cache-warming options: cache status, verify, variants, index, adaptive speed, nodes.
-    pub warm: crate::warm::run::WarmConfig,
-}
 
 /// The outcome of parsing argv.
 #[derive(Debug)]
@@ -243,7 +131,7 @@ pub fn parse(argv: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Pa
 /// Default percent-encoding mode from `PCTNORM_CASE` (set by safexec), if any.
 pub(crate) fn env_pct_mode(
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Option<crate::norm::PctMode>, Error> {
+) -> Result<Option<crate::discover::norm::PctMode>, Error> {
     match env("PCTNORM_CASE") {
         None => Ok(None),
         Some(v) if v.trim().is_empty() => Ok(None),

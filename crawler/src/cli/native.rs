@@ -4,10 +4,11 @@ use clap::Parser;
 
 use super::{
     build_headers, compile_reject_list, compile_reject_regex, env_pct_mode, parse_header,
-    parse_rate, parse_status_list, secs, Config, Dialect, NativeArgs, Output, Parsed, Proxies,
-    UA_DESKTOP, UA_MOBILE,
+    parse_rate, parse_status_list, secs, NativeArgs, Parsed,
 };
-use crate::norm::{NormOptions, PctMode};
+use crate::config::{
+    Config, Dialect, NormOptions, Output, PctMode, Proxies, UA_DESKTOP, UA_MOBILE,
+};
 use crate::Error;
 
 /// The man page, generated from the clap definition at build time.
@@ -77,7 +78,7 @@ fn into_config(a: NativeArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<Co
             .map_err(|e| Error::usage(e.to_string()))?,
         None => env_pct_mode(env)?.unwrap_or_default(),
     };
-    let warm = crate::warm::run::WarmConfig::from_args(&crate::warm::run::WarmArgs {
+    let warm = super::warm::warm_config(&super::warm::WarmArgs {
         cache_header: a.cache_header.clone(),
         verify: a.verify,
         variants: a.variants.clone(),

@@ -9,10 +9,9 @@
 
 use super::{
     build_headers, compile_reject_list, compile_reject_regex, env_pct_mode, parse_header,
-    parse_rate, parse_secs, parse_status_list, Config, Dialect, Output, Parsed, Proxies,
-    UA_DESKTOP,
+    parse_rate, parse_secs, parse_status_list, Parsed,
 };
-use crate::norm::{NormOptions, PctMode};
+use crate::config::{Config, Dialect, NormOptions, Output, PctMode, Proxies, UA_DESKTOP};
 use crate::Error;
 
 /// Usage text of the wget dialect.
@@ -440,7 +439,7 @@ fn into_config(raw: Raw, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         } else {
             Output::WgetLog
         },
-        warm: crate::warm::run::WarmConfig::wget_default(wait.is_zero()),
+        warm: super::warm::wget_default(wait.is_zero()),
     })
 }
 

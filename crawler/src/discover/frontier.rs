@@ -9,7 +9,7 @@ use std::hash::{Hash, Hasher};
 
 use url::Url;
 
-use crate::norm::Target;
+use crate::discover::norm::Target;
 
 /// How a URL entered the crawl.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,7 +214,7 @@ impl Frontier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::norm::{resolve, NormOptions};
+    use crate::discover::norm::{resolve, NormOptions};
 
     fn item(u: &str) -> Item {
         Item {

@@ -17,148 +17,24 @@ use std::time::{Duration, Instant};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use url::Url;
 
-use crate::cli::{Config, Dialect};
-use crate::fetch::{BodyUse, Failure, Fetcher, Response};
-use crate::frontier::{Frontier, Item, Origin};
-use crate::norm::{self, Target};
-use crate::progress::Reporter;
-use crate::sitemap::{self, Kind, SitemapLimits};
-use crate::warm::run::{Extra, WarmRun};
+use crate::config::Config;
+use crate::discover::frontier::{Frontier, Item, Origin};
+use crate::discover::norm::{self, Target};
+use crate::discover::scope::HostFilter;
+use crate::discover::sitemap::{self, Kind, SitemapLimits};
+use crate::http::fetch::{BodyUse, FailKind, Failure, Fetcher, Response};
+use crate::report::event::{FailureEvent, FailureKind, PageEvent, Summary};
+use crate::report::Reporter;
 use crate::Error;
+use warm::{Extra, WarmRun};
 
-/// Totals of a finished run.
-#[derive(Debug, Clone, Default)]
-pub struct Summary {
-    /// Pages with a 2xx final response.
-    pub ok: u64,
-    /// Pages with a non-2xx final response (4xx, 5xx, unfollowed 3xx).
-    pub http_errors: u64,
-    /// Fetches without a final response (network, redirect errors).
-    pub failed: u64,
-    /// Body bytes received for 2xx pages.
-    pub bytes: u64,
-    /// Wall-clock time of the run.
-    pub elapsed: Duration,
-    /// URLs skipped by reject rules or host limits.
-    pub skipped: u64,
-    /// URLs dropped because the queue was full.
-    pub dropped_full: u64,
-    /// URLs dropped by the per-pattern cap.
-    pub dropped_pattern: u64,
-    /// `--max-pages` stopped the crawl.
-    pub limit_reached: bool,
-    /// The process exit status for this run.
-    pub exit_code: i32,
-    /// Cache-warming summary lines (cache status counts, Vary, verify, index, nodes).
-    pub warm_lines: Vec<String>,
-    /// The same as JSON members for the `--json` summary.
-    pub warm_json: serde_json::Value,
-}
-
-impl Summary {
-    /// Final responses per second over the run.
-    pub fn pages_per_sec(&self) -> f64 {
-        let s = self.elapsed.as_secs_f64();
-        if s > 0.0 {
-            (self.ok + self.http_errors) as f64 / s
-        } else {
-            0.0
-        }
-    }
-
-    fn finish(&mut self) {
-        self.exit_code = if self.ok == 0 && self.http_errors == 0 && self.failed > 0 {
-            crate::EXIT_NETWORK
-        } else if self.http_errors > 0 || self.failed > 0 {
-            crate::EXIT_PARTIAL
-        } else {
-            crate::EXIT_OK
-        };
-    }
-}
-
-/// What the reporters see for one page with a final response.
-#[derive(Debug)]
-pub struct PageEvent<'a> {
-    /// URL as requested.
-    pub url: &'a str,
-    /// URL of the final response.
-    pub final_url: &'a str,
-    /// Final status code.
-    pub status: u16,
-    /// Reason phrase for the status.
-    pub reason: &'a str,
-    /// Body bytes on the wire.
-    pub bytes: u64,
-    /// Announced Content-Length.
-    pub content_length: Option<u64>,
-    /// Time to response headers.
-    pub ttfb: Duration,
-    /// Total time.
-    pub elapsed: Duration,
-    /// Attempts on the final hop.
-    pub tries: u32,
-    /// Redirects followed.
-    pub redirects: u32,
-    /// Depth of the URL.
-    pub depth: u32,
-    /// Links found on the page (0 if not scanned).
-    pub links: usize,
-    /// nginx's cache status for this response (`HIT`, `MISS`, …, `NONE`).
-    pub cache: &'a str,
-}
-
-/// Which hosts the crawl may visit.
-#[derive(Debug, Default)]
-pub struct HostFilter {
-    dialect: Option<Dialect>,
-    /// Start hosts (and hosts a start URL redirected to).
-    pub start_hosts: HashSet<String>,
-    /// `--domains` entries.
-    pub domains: Vec<String>,
-}
-
-fn twin(host: &str) -> String {
-    match host.strip_prefix("www.") {
-        Some(bare) => bare.to_string(),
-        None => format!("www.{host}"),
-    }
-}
-
-impl HostFilter {
-    /// True if links to `url` may be followed.
-    pub fn allows(&self, url: &Url) -> bool {
-        if url.scheme() != "http" && url.scheme() != "https" {
-            return false;
-        }
-        let Some(host) = url.host_str() else {
-            return false;
-        };
-        let host = host.to_ascii_lowercase();
-        match self.dialect {
-            Some(Dialect::Wget) => {
-                // wget without --span-hosts: the start hosts only, and
-                // --domains as a second filter (suffix match).
-                self.start_hosts.contains(&host)
-                    && (self.domains.is_empty()
-                        || self
-                            .domains
-                            .iter()
-                            .any(|d| host == *d || host.ends_with(&format!(".{d}"))))
-            }
-            _ => {
-                self.start_hosts.contains(&host)
-                    || self.domains.iter().any(|d| host == *d || host == twin(d))
-            }
-        }
-    }
-}
+mod warm;
 
 type FetchFuture = Pin<Box<dyn Future<Output = (Item, Result<Response, Failure>, Vec<Extra>)>>>;
 
 /// A crawl in progress. Fields are public so that the per-response hook can
 /// be extended (cache-status counting, adaptive concurrency).
-pub struct Crawl {
+pub(crate) struct Crawl {
     /// The run configuration.
     pub cfg: Config,
     /// The HTTP client.
@@ -262,7 +138,7 @@ impl Crawl {
             depth,
             origin,
         });
-        if origin == Origin::Sitemap && pushed == crate::frontier::Push::Queued {
+        if origin == Origin::Sitemap && pushed == crate::discover::frontier::Push::Queued {
             self.from_sitemaps += 1;
         }
     }
@@ -321,12 +197,11 @@ impl Crawl {
                 Box::new(std::io::BufReader::new(std::io::stdin()))
             } else {
                 let f = std::fs::File::open(&path)
-                    .map_err(|e| Error::usage(format!("cannot read --url-list '{path}': {e}")))?;
+                    .map_err(|e| Error::input(format!("--url-list '{path}'"), e))?;
                 Box::new(std::io::BufReader::new(f))
             };
             for line in reader.lines() {
-                let line = line
-                    .map_err(|e| Error::usage(format!("cannot read --url-list '{path}': {e}")))?;
+                let line = line.map_err(|e| Error::input(format!("--url-list '{path}'"), e))?;
                 let line = line.trim();
                 if line.is_empty() || line.starts_with('#') {
                     continue;
@@ -422,7 +297,7 @@ impl Crawl {
         }
         let mut fetched = 0usize;
         while let Some((t, level)) = queue.pop_front() {
-            if !seen.insert(crate::frontier::key(&t)) {
+            if !seen.insert(crate::discover::frontier::key(&t)) {
                 continue;
             }
             fetched += 1;
@@ -598,6 +473,7 @@ impl Crawl {
             final_url: resp.final_target.url.as_str(),
             status,
             reason: resp.status.canonical_reason().unwrap_or("Unknown"),
+            ok: resp.status.is_success(),
             bytes: resp.bytes,
             content_length: resp.content_length,
             ttfb: resp.ttfb,
@@ -627,7 +503,20 @@ impl Crawl {
     /// The per-failure hook: fetches that produced no final response.
     pub fn on_failure(&mut self, item: Item, f: Failure) {
         self.summary.failed += 1;
-        self.reporter.failure(&f, item.depth);
+        let kind = match f.kind {
+            FailKind::Network => FailureKind::Network,
+            FailKind::TooManyRedirects => FailureKind::TooManyRedirects,
+            FailKind::BadRedirect => FailureKind::BadRedirect,
+        };
+        self.reporter.failure(&FailureEvent {
+            url: item.target.url.as_str(),
+            at: f.at.as_str(),
+            kind,
+            message: &f.message,
+            tries: f.tries,
+            elapsed: f.elapsed,
+            depth: item.depth,
+        });
     }
 
     /// Close the run: totals, exit status, summary output.
@@ -636,9 +525,7 @@ impl Crawl {
         self.summary.dropped_full = self.frontier.dropped_full;
         self.summary.dropped_pattern = self.frontier.dropped_pattern;
         self.summary.finish();
-        let (lines, json) = self.warm.finish();
-        self.summary.warm_lines = lines;
-        self.summary.warm_json = json;
+        self.summary.warm = self.warm.finish();
         if self.summary.dropped_full > 0 {
             self.reporter.notice(&format!(
                 "{} URLs dropped: the queue was full (--max-queue)",
@@ -647,56 +534,5 @@ impl Crawl {
         }
         self.reporter.summary(&self.summary);
         self.summary
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn host_filter_native_and_wget() {
-        let mut f = HostFilter {
-            dialect: Some(Dialect::Native),
-            domains: vec!["b.com".into()],
-            ..HostFilter::default()
-        };
-        f.start_hosts.insert("a.com".into());
-        let u = |s: &str| Url::parse(s).unwrap();
-        assert!(f.allows(&u("https://a.com/x")));
-        assert!(f.allows(&u("http://A.com/x")));
-        assert!(!f.allows(&u("https://www.a.com/x")));
-        assert!(f.allows(&u("https://www.b.com/")));
-        assert!(f.allows(&u("https://b.com/")));
-        assert!(!f.allows(&u("https://c.com/")));
-        assert!(!f.allows(&u("ftp://a.com/")));
-        f.dialect = Some(Dialect::Wget);
-        f.domains = vec!["a.com".into()];
-        assert!(f.allows(&u("https://a.com/x")));
-        assert!(!f.allows(&u("https://b.com/")));
-        f.domains = vec!["z.com".into()];
-        assert!(!f.allows(&u("https://a.com/x")));
-    }
-
-    #[test]
-    fn exit_codes() {
-        let mut s = Summary {
-            failed: 2,
-            ..Summary::default()
-        };
-        s.finish();
-        assert_eq!(s.exit_code, crate::EXIT_NETWORK);
-        s.ok = 1;
-        s.finish();
-        assert_eq!(s.exit_code, crate::EXIT_PARTIAL);
-        let mut s = Summary {
-            ok: 3,
-            ..Summary::default()
-        };
-        s.finish();
-        assert_eq!(s.exit_code, crate::EXIT_OK);
-        s.http_errors = 1;
-        s.finish();
-        assert_eq!(s.exit_code, crate::EXIT_PARTIAL);
     }
 }

@@ -4,274 +4,23 @@
 //! the crawl loop calls into.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, HOST};
+use reqwest::header::HeaderMap;
 use url::Url;
 
-use super::adaptive::{self, Controller, LoadGate, Outcome};
-use super::cache_index::{replay_scan, CacheIndex, KeyRequest, KeyTemplate, Levels, DEFAULT_KEY};
-use super::cache_status::CacheStatus;
-use super::connect_to::{nodes_for, ConnectTo};
-use super::session::Session;
-use super::vary::{variants, Variant, VariantSet};
-use crate::cli::{Config, UA_DESKTOP, UA_MOBILE};
-use crate::fetch::{self, Failure, Response};
+use crate::config::{Config, ConnectTo, WarmConfig, UA_DESKTOP, UA_MOBILE};
+use crate::http::fetch::{self, Failure, Response};
+use crate::http::probe::{Probe, ProbeResponse};
+use crate::inspect::cache_index::{replay_scan, KeyRequest};
+use crate::inspect::cache_status::CacheStatus;
+use crate::inspect::connect_to::nodes_for;
+use crate::inspect::session::Session;
+use crate::inspect::vary::{self, variants, Variant};
+use crate::pace::adaptive::{self, Controller, LoadGate, Outcome};
+use crate::report::event::WarmSummary;
 use crate::Error;
-
-/// Warm-up settings of a run.
-#[derive(Clone, Debug, Default)]
-pub struct WarmConfig {
-    /// `--cache-header NAME`.
-    pub cache_header: Option<String>,
-    /// `--verify`.
-    pub verify: bool,
-    /// `--variants [SET]`.
-    pub variants: Option<VariantSet>,
-    /// `--cache-path` (+ `--cache-key`, `--levels`).
-    pub index: Option<CacheIndex>,
-    /// `--index-out FILE|-`.
-    pub index_out: Option<PathBuf>,
-    /// `--replay-keys DIR` with the key template to split keys by.
-    pub replay_keys: Option<(PathBuf, KeyTemplate)>,
-    /// Adaptive concurrency, unless a fixed `--concurrency` was given.
-    pub adaptive: Option<adaptive::Config>,
-    /// `--max-load`.
-    pub max_load: Option<f64>,
-    /// `--connect-to` rules.
-    pub connect_to: Vec<ConnectTo>,
-}
-
-/// The warm-up options as given on the command line.
-#[derive(Clone, Debug, Default)]
-pub struct WarmArgs {
-    /// `--cache-header`.
-    pub cache_header: Option<String>,
-    /// `--verify`.
-    pub verify: bool,
-    /// `--variants`.
-    pub variants: Option<String>,
-    /// `--cache-path`.
-    pub cache_path: Option<String>,
-    /// `--cache-key`.
-    pub cache_key: Option<String>,
-    /// `--levels`.
-    pub levels: Option<String>,
-    /// `--index-out`.
-    pub index_out: Option<String>,
-    /// `--replay-keys`.
-    pub replay_keys: Option<String>,
-    /// `--max-concurrency`.
-    pub max_concurrency: Option<usize>,
-    /// A fixed `--concurrency` was given (adaptive off).
-    pub fixed_concurrency: bool,
-    /// `--max-rps`.
-    pub max_rps: Option<f64>,
-    /// `--max-load`.
-    pub max_load: Option<f64>,
-    /// `--connect-to`, repeatable.
-    pub connect_to: Vec<String>,
-}
-
-impl WarmConfig {
-    /// Validates and converts the command-line values.
-    pub fn from_args(a: &WarmArgs) -> Result<Self, Error> {
-        let template = KeyTemplate::parse(a.cache_key.as_deref().unwrap_or(DEFAULT_KEY))
-            .map_err(Error::usage)?;
-        let levels = Levels::parse(a.levels.as_deref().unwrap_or("1:2")).map_err(Error::usage)?;
-        if a.cache_path.is_none() && (a.index_out.is_some() || a.levels.is_some()) {
-            return Err(Error::usage("--index-out and --levels need --cache-path"));
-        }
-        if a.cache_key.is_some() && a.cache_path.is_none() && a.replay_keys.is_none() {
-            return Err(Error::usage(
-                "--cache-key needs --cache-path or --replay-keys",
-            ));
-        }
-        let index = a.cache_path.as_ref().map(|p| CacheIndex {
-            template: template.clone(),
-            base: PathBuf::from(p),
-            levels: levels.clone(),
-            check: true,
-        });
-        if a.fixed_concurrency && a.max_concurrency.is_some() {
-            return Err(Error::usage(
-                "--concurrency fixes the requests in flight and --max-concurrency caps the adaptive number: give one",
-            ));
-        }
-        let adaptive = if a.fixed_concurrency {
-            None
-        } else {
-            let c = adaptive::Config {
-                max_concurrency: a
-                    .max_concurrency
-                    .unwrap_or(adaptive::DEFAULT_MAX_CONCURRENCY),
-                max_rps: a.max_rps,
-                ..adaptive::Config::default()
-            };
-            c.validate().map_err(Error::usage)?;
-            if c.max_concurrency > 1024 {
-                return Err(Error::usage("--max-concurrency must be between 1 and 1024"));
-            }
-            Some(c)
-        };
-        if a.fixed_concurrency && a.max_rps.is_some() {
-            return Err(Error::usage(
-                "--max-rps works with adaptive concurrency; drop --concurrency",
-            ));
-        }
-        if let Some(l) = a.max_load {
-            if !(l.is_finite() && l > 0.0) {
-                return Err(Error::usage("--max-load must be a positive number"));
-            }
-        }
-        let connect_to = a
-            .connect_to
-            .iter()
-            .map(|c| ConnectTo::parse(c))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(Error::usage)?;
-        Ok(WarmConfig {
-            cache_header: a.cache_header.clone(),
-            verify: a.verify,
-            variants: a
-                .variants
-                .as_deref()
-                .map(VariantSet::parse)
-                .transpose()
-                .map_err(Error::usage)?,
-            index,
-            index_out: a.index_out.as_ref().map(PathBuf::from),
-            replay_keys: a.replay_keys.as_ref().map(|d| (PathBuf::from(d), template)),
-            adaptive,
-            max_load: a.max_load,
-            connect_to,
-        })
-    }
-
-    /// Defaults of the wget dialect: adaptive concurrency unless `--wait` asks for one at a time.
-    pub fn wget_default(wait_is_zero: bool) -> Self {
-        WarmConfig {
-            adaptive: wait_is_zero.then(adaptive::Config::default),
-            ..WarmConfig::default()
-        }
-    }
-}
-
-/// One response of a single GET without redirects.
-#[derive(Clone, Debug)]
-pub struct ProbeResponse {
-    /// HTTP status.
-    pub status: u16,
-    /// Response headers (values that are not visible ASCII are left out).
-    pub headers: Vec<(String, String)>,
-    /// Time to the response head.
-    pub ttfb: Duration,
-    /// The `Retry-After` the response asked for.
-    pub retry_after: Option<Duration>,
-}
-
-impl ProbeResponse {
-    /// The headers as `(&str, &str)` pairs.
-    pub fn pairs(&self) -> Vec<(&str, &str)> {
-        self.headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect()
-    }
-}
-
-/// A second client for single GETs (verify, variants, nodes), optionally pinned to one node.
-#[derive(Clone, Debug)]
-pub struct Probe {
-    client: reqwest::Client,
-    node: Option<SocketAddr>,
-}
-
-impl Probe {
-    /// A client with the run's timeouts, proxy and TLS settings, connecting to `node` if given.
-    pub fn new(cfg: &Config, node: Option<SocketAddr>) -> Result<Self, Error> {
-        let b = fetch::client_builder(cfg);
-        // A node connection bypasses any proxy: the point is to reach that node.
-        let b = if node.is_none() {
-            fetch::with_proxies(b, cfg)?
-        } else {
-            b
-        };
-        let client = b
-            .build()
-            .map_err(|e| Error::internal(format!("cannot build HTTP client: {e}")))?;
-        Ok(Probe { client, node })
-    }
-
-    /// GET `url` with `headers`; the body is read and dropped (nginx stores a page only once it
-    /// has all of it), at most 64 MiB.
-    pub async fn get(
-        &self,
-        url: &Url,
-        headers: &[(String, String)],
-    ) -> Result<ProbeResponse, String> {
-        let mut map = HeaderMap::new();
-        for (n, v) in headers {
-            if let (Ok(n), Ok(v)) = (
-                HeaderName::from_bytes(n.as_bytes()),
-                HeaderValue::from_str(v),
-            ) {
-                map.insert(n, v);
-            }
-        }
-        let mut target = url.clone();
-        if let Some(node) = self.node {
-            // Connect to the node but keep the public Host header (and so the cache key).
-            let authority = match url.port() {
-                Some(p) => format!("{}:{p}", url.host_str().unwrap_or("")),
-                None => url.host_str().unwrap_or("").to_owned(),
-            };
-            if url.scheme() == "https" {
-                return Err("--connect-to supports http:// sites (TLS would need the node to present the public name)".into());
-            }
-            target
-                .set_ip_host(node.ip())
-                .map_err(|()| "cannot address the node".to_owned())?;
-            target
-                .set_port(Some(node.port()))
-                .map_err(|()| "cannot address the node".to_owned())?;
-            if let Ok(v) = HeaderValue::from_str(&authority) {
-                map.insert(HOST, v);
-            }
-        }
-        let sent = Instant::now();
-        let mut resp = self
-            .client
-            .get(target)
-            .headers(map)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        let ttfb = sent.elapsed();
-        let status = resp.status().as_u16();
-        let retry_after = fetch::retry_after(resp.headers());
-        let headers = resp
-            .headers()
-            .iter()
-            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-            .collect();
-        let mut read = 0usize;
-        while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
-            read += chunk.len();
-            if read > 64 << 20 {
-                break;
-            }
-        }
-        Ok(ProbeResponse {
-            status,
-            headers,
-            ttfb,
-            retry_after,
-        })
-    }
-}
 
 /// An extra request made for a page: a header variant, or the page on one `--connect-to` node.
 #[derive(Clone, Debug)]
@@ -587,7 +336,7 @@ impl WarmRun {
                 && (varies_on("accept-encoding") || !known)
             {
                 // Chrome's value, or Safari's if the crawl already sends Chrome's.
-                let [chrome, safari, ..] = super::vary::ACCEPT_ENCODINGS;
+                let [chrome, safari, ..] = vary::ACCEPT_ENCODINGS;
                 *slot = if slot.as_str() == chrome {
                     safari
                 } else {
@@ -630,7 +379,7 @@ impl WarmRun {
             return Ok((Vec::new(), Vec::new()));
         };
         let scan = replay_scan(dir, template)
-            .map_err(|e| Error::usage(format!("--replay-keys {}: {e}", dir.display())))?;
+            .map_err(|e| Error::input(format!("--replay-keys {}", dir.display()), e))?;
         let mut urls = Vec::new();
         let mut notes = Vec::new();
         for t in scan.targets {
@@ -706,7 +455,7 @@ impl WarmRun {
     }
 
     /// Final summary: text lines and JSON members; checks and writes the cache index.
-    pub fn finish(&mut self) -> (Vec<String>, serde_json::Value) {
+    pub fn finish(&mut self) -> WarmSummary {
         let mut notes = Vec::new();
         let index_counts = if self.cfg.index.is_some() {
             match self.session.finish_index() {
@@ -719,33 +468,13 @@ impl WarmRun {
         } else {
             None
         };
-        let mut lines = self.session.summary_lines(index_counts);
-        if !self.variants.is_empty() {
-            // The cache counts above include these extra requests.
-            let labels: Vec<&str> = self.variants.iter().map(|v| v.label.as_str()).collect();
-            lines.insert(
-                1,
-                format!(
-                    "variants: every page also requested as {}",
-                    labels.join("; ")
-                ),
-            );
+        WarmSummary {
+            inspect: self.session.summary(index_counts),
+            concurrency_peak: self.controller.as_ref().map(Controller::peak),
+            concurrency_cap: self.cfg.adaptive.as_ref().map_or(0, |a| a.max_concurrency),
+            variants: self.variants.iter().map(|v| v.label.clone()).collect(),
+            notes,
         }
-        if let Some(c) = &self.controller {
-            lines.push(format!(
-                "concurrency: adaptive, peak {} in flight (cap {})",
-                c.peak(),
-                self.cfg.adaptive.as_ref().map_or(0, |a| a.max_concurrency)
-            ));
-        }
-        lines.extend(notes);
-        let mut json: serde_json::Value =
-            serde_json::from_str(&format!("{{{}}}", self.session.summary_json(index_counts)))
-                .unwrap_or_default();
-        if let (Some(c), Some(obj)) = (&self.controller, json.as_object_mut()) {
-            obj.insert("concurrency_peak".into(), c.peak().into());
-        }
-        (lines, json)
     }
 
     /// The nodes a URL must be warmed on (per `--connect-to`).
@@ -761,7 +490,7 @@ impl WarmRun {
 /// Whether `site` is served by this machine (the host resolves to an address bound here).
 async fn site_is_local(site: &Url) -> bool {
     let host = site.host_str().unwrap_or("");
-    crate::dns::Resolver::default()
+    crate::http::dns::Resolver::default()
         .lookup(host)
         .await
         .is_ok_and(|ips| ips.into_iter().any(adaptive::is_local))

@@ -7,12 +7,14 @@ use std::io::{self, BufWriter, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use super::cache_index::{CacheIndex, FileCheck, IndexEntry, KeyRequest};
+use serde::Serialize;
+
+use super::cache_index::{FileCheck, IndexEntry, KeyRequest};
 use super::cache_status::{CacheStatus, Counts, Detector};
 use super::connect_to::NodeReport;
-use super::json_string;
-use super::miss_reason::{diagnose, reasons_line, MissReason};
+use super::miss_reason::{diagnose, MissReason};
 use super::vary::VaryWatch;
+use crate::config::CacheIndex;
 
 /// What one response looked like to the warm-up logic.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,7 +26,7 @@ pub struct Observed {
 }
 
 /// A page that still misses for a visitor after the warm-up.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct StillMissing {
     /// The URL.
     pub url: String,
@@ -136,7 +138,8 @@ impl Session {
                 Box::new(BufWriter::new(File::create(path)?))
             };
             for e in &self.entries {
-                writeln!(out, "{}", e.to_json())?;
+                serde_json::to_writer(&mut out, e)?;
+                out.write_all(b"\n")?;
             }
             out.flush()?;
         }
@@ -144,6 +147,7 @@ impl Session {
     }
 
     /// The index entries (after [`Session::finish_index`], with their checks).
+    #[cfg(test)]
     pub fn index_entries(&self) -> &[IndexEntry] {
         &self.entries
     }
@@ -179,97 +183,65 @@ impl Session {
         });
     }
 
-    /// Pages still missing after `--verify`.
-    pub fn still_missing(&self) -> &[StillMissing] {
-        &self.missing
+    /// What the run found, for the report: counts, `Vary`, verify results, index, nodes.
+    pub fn summary(&self, index_counts: Option<(u64, u64)>) -> InspectSummary {
+        InspectSummary {
+            cache: self.counts,
+            cache_header: self.header_name().map(str::to_owned),
+            vary: self.vary.seen().map(str::to_owned).collect(),
+            verify: (self.verified > 0).then(|| VerifySummary {
+                checked: self.verified,
+                hit: self.verified_hits,
+                still_missing: self.missing.clone(),
+            }),
+            index: index_counts.map(|(matched, missing_or_different)| IndexCounts {
+                matched,
+                missing_or_different,
+            }),
+            nodes: (self.nodes.iter().next().is_some()).then(|| self.nodes.clone()),
+        }
     }
+}
 
-    /// The per-status counts of the warm-up responses.
-    pub fn counts(&self) -> &Counts {
-        &self.counts
-    }
+/// The inspection part of a run's summary (serialized into the `--json` summary object).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct InspectSummary {
+    /// Responses per cache status.
+    pub cache: Counts,
+    /// The cache-status header used, once known.
+    pub cache_header: Option<String>,
+    /// Request headers named by `Vary`, lower case and sorted.
+    pub vary: Vec<String>,
+    /// `--verify` results.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify: Option<VerifySummary>,
+    /// `--cache-path` index check counts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<IndexCounts>,
+    /// `--connect-to` per-node results.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<NodeReport>,
+}
 
-    /// The per-node report.
-    pub fn nodes(&self) -> &NodeReport {
-        &self.nodes
-    }
+/// `--verify` results.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct VerifySummary {
+    /// Pages re-requested.
+    pub checked: u64,
+    /// Of which served from the cache.
+    pub hit: u64,
+    /// The others, with reasons.
+    pub still_missing: Vec<StillMissing>,
+}
 
-    /// Plain-text summary lines: cache counts, Vary, verify results, index, nodes.
-    pub fn summary_lines(&self, index_counts: Option<(u64, u64)>) -> Vec<String> {
-        let mut lines = vec![self.counts.summary_line(self.header_name())];
-        let vary: Vec<&str> = self.vary.seen().collect();
-        if !vary.is_empty() {
-            lines.push(format!("vary: responses vary on {}", vary.join(", ")));
-        }
-        if self.verified > 0 {
-            lines.push(format!(
-                "verify: {} of {} pages HIT for a visitor, {} still missing",
-                self.verified_hits,
-                self.verified,
-                self.missing.len()
-            ));
-            for m in &self.missing {
-                lines.push(format!(
-                    "  still missing: {} ({}): {}",
-                    m.url,
-                    m.status,
-                    reasons_line(&m.reasons)
-                ));
-            }
-        }
-        if let Some((ok, bad)) = index_counts {
-            lines.push(format!(
-                "index: {ok} cache files match their key, {bad} missing or different"
-            ));
-        }
-        lines.extend(self.nodes.lines(self.header_name()));
-        lines
-    }
-
-    /// The summary as JSON object members (no braces): `"cache":{…},"cache_header":…,…`.
-    pub fn summary_json(&self, index_counts: Option<(u64, u64)>) -> String {
-        let header = self.header_name().map_or("null".to_owned(), json_string);
-        let vary: Vec<String> = self.vary.seen().map(json_string).collect();
-        let mut s = format!(
-            "\"cache\":{},\"cache_header\":{header},\"vary\":[{}]",
-            self.counts.to_json(),
-            vary.join(",")
-        );
-        if self.verified > 0 {
-            let missing: Vec<String> = self
-                .missing
-                .iter()
-                .map(|m| {
-                    let reasons: Vec<String> = m
-                        .reasons
-                        .iter()
-                        .map(|r| json_string(&r.to_string()))
-                        .collect();
-                    format!(
-                        "{{\"url\":{},\"status\":{},\"reasons\":[{}]}}",
-                        json_string(&m.url),
-                        json_string(m.status.as_str()),
-                        reasons.join(",")
-                    )
-                })
-                .collect();
-            s.push_str(&format!(
-                ",\"verify\":{{\"checked\":{},\"hit\":{},\"still_missing\":[{}]}}",
-                self.verified,
-                self.verified_hits,
-                missing.join(",")
-            ));
-        }
-        if let Some((ok, bad)) = index_counts {
-            s.push_str(&format!(
-                ",\"index\":{{\"match\":{ok},\"missing_or_different\":{bad}}}"
-            ));
-        }
-        if self.nodes.iter().next().is_some() {
-            s.push_str(&format!(",\"nodes\":{}", self.nodes.to_json()));
-        }
-        s
-    }
+/// The cache-index check.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct IndexCounts {
+    /// Files whose `KEY:` is the computed key.
+    #[serde(rename = "match")]
+    pub matched: u64,
+    /// Missing files or other keys.
+    pub missing_or_different: u64,
 }
 
 #[cfg(test)]
@@ -301,15 +273,8 @@ mod tests {
         );
         assert_eq!(s.vary_confirmed(&o.vary), None);
         s.node_error(node);
-        let lines = s.summary_lines(None);
-        assert_eq!(lines[0], "cache: 1 HIT, 2 MISS (header X-FastCGI-Cache)");
-        assert_eq!(lines[1], "vary: responses vary on accept-encoding");
-        assert_eq!(
-            lines[2],
-            "node 127.0.0.2:80: 2 responses, 1 errors, cache: 2 MISS (header X-FastCGI-Cache)"
-        );
-        let j = s.summary_json(None);
-        assert!(j.starts_with("\"cache\":{\"HIT\":1,\"MISS\":2,"), "{j}");
+        let j = serde_json::to_string(&s.summary(None)).unwrap();
+        assert!(j.starts_with("{\"cache\":{\"HIT\":1,\"MISS\":2,"), "{j}");
         assert!(
             j.contains("\"cache_header\":\"X-FastCGI-Cache\",\"vary\":[\"accept-encoding\"]"),
             "{j}"
@@ -329,16 +294,7 @@ mod tests {
             200,
             &[("X-FastCGI-Cache", "MISS"), ("Set-Cookie", "a=1")],
         );
-        let lines = s.summary_lines(None);
-        assert_eq!(
-            lines[1],
-            "verify: 1 of 2 pages HIT for a visitor, 1 still missing"
-        );
-        assert_eq!(
-            lines[2],
-            "  still missing: http://e/c/ (MISS): Set-Cookie (nginx does not store responses that set cookies)"
-        );
-        let j = s.summary_json(None);
+        let j = serde_json::to_string(&s.summary(None)).unwrap();
         assert!(j.contains("\"verify\":{\"checked\":2,\"hit\":1,\"still_missing\":[{\"url\":\"http://e/c/\",\"status\":\"MISS\",\"reasons\":[\"Set-Cookie (nginx does not store responses that set cookies)\"]}]}"), "{j}");
     }
 
@@ -372,9 +328,10 @@ mod tests {
         let text = std::fs::read_to_string(&out).unwrap();
         assert_eq!(text.lines().count(), 1);
         assert!(text.contains("\"on_disk\":\"match\""), "{text}");
-        assert_eq!(
-            s.summary_lines(Some((1, 0)))[1],
-            "index: 1 cache files match their key, 0 missing or different"
+        let j = serde_json::to_string(&s.summary(Some((1, 0)))).unwrap();
+        assert!(
+            j.contains("\"index\":{\"match\":1,\"missing_or_different\":0}"),
+            "{j}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }

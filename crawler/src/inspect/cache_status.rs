@@ -105,9 +105,28 @@ impl CacheStatus {
     }
 }
 
+impl serde::Serialize for CacheStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 impl fmt::Display for CacheStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// The counts as a JSON object, every status present in [`CacheStatus::ALL`] order:
+/// `{"HIT":2,"MISS":998,…}`.
+impl serde::Serialize for Counts {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(CacheStatus::ALL.len()))?;
+        for (w, n) in self.pairs() {
+            m.serialize_entry(w, &n)?;
+        }
+        m.end()
     }
 }
 
@@ -182,16 +201,10 @@ impl Counts {
         self.0[Self::index(status)]
     }
 
+    #[cfg(test)]
     /// Responses counted.
     pub fn total(&self) -> u64 {
         self.0.iter().sum()
-    }
-
-    /// Adds another run's (or node's) counts.
-    pub fn merge(&mut self, other: &Counts) {
-        for (a, b) in self.0.iter_mut().zip(other.0) {
-            *a += b;
-        }
     }
 
     /// `(word, count)` for every status, zero counts included, in [`CacheStatus::ALL`] order.
@@ -217,12 +230,6 @@ impl Counts {
                 format!("cache: {counts} (no cache-status header seen; use --cache-header NAME)")
             }
         }
-    }
-
-    /// The counts as a JSON object, every status present: `{"HIT":2,"MISS":998,…}`.
-    pub fn to_json(&self) -> String {
-        let body: Vec<String> = self.pairs().map(|(w, n)| format!("\"{w}\":{n}")).collect();
-        format!("{{{}}}", body.join(","))
     }
 }
 
@@ -315,13 +322,9 @@ mod tests {
             "cache: 1 HIT, 2 MISS, 1 NONE (header X-FastCGI-Cache)"
         );
         assert_eq!(
-            c.to_json(),
+            serde_json::to_string(&c).unwrap(),
             "{\"HIT\":1,\"MISS\":2,\"EXPIRED\":0,\"STALE\":0,\"UPDATING\":0,\"BYPASS\":0,\"REVALIDATED\":0,\"OTHER\":0,\"NONE\":1}"
         );
-        let mut d = Counts::default();
-        d.merge(&c);
-        d.merge(&c);
-        assert_eq!(d.get(CacheStatus::Miss), 4);
         assert_eq!(
             Counts::default().summary_line(None),
             "cache: no responses (no cache-status header seen; use --cache-header NAME)"

@@ -11,11 +11,9 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use nginx_cache::{is_cache_file_name, md5_hex, Entry, Header, HeaderError};
-pub use nginx_cache::{
-    replay_target, KeyParts, KeyRequest, KeyTemplate, Levels, Part, ReplayTarget, Var, DEFAULT_KEY,
-};
+pub use nginx_cache::{replay_target, KeyRequest, KeyTemplate, Levels, ReplayTarget, DEFAULT_KEY};
 
-use super::json_string;
+use crate::config::CacheIndex;
 
 /// How much of a cache file is read to find its `KEY:` line. nginx's `header_start` is a
 /// `u_short`, so the header and key of a real entry always fit in 64 KiB.
@@ -102,19 +100,6 @@ pub fn check_file(path: &Path, key: &[u8]) -> FileCheck {
     }
 }
 
-/// Computes keys and file paths for warmed URLs (`--cache-path`, `--cache-key`, `--levels`).
-#[derive(Clone, Debug)]
-pub struct CacheIndex {
-    /// The key template.
-    pub template: KeyTemplate,
-    /// The cache directory (`fastcgi_cache_path`).
-    pub base: PathBuf,
-    /// Its `levels=`.
-    pub levels: Levels,
-    /// Whether to open each file and compare its `KEY:` line.
-    pub check: bool,
-}
-
 /// One URL's entry of the index.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IndexEntry {
@@ -147,25 +132,32 @@ impl CacheIndex {
     }
 }
 
-impl IndexEntry {
-    /// The JSON-lines record: `{"url":…,"key":…,"md5":…,"file":…,"on_disk":…}` (no newline).
-    pub fn to_json(&self) -> String {
-        let on_disk = match &self.check {
-            None => "null".to_owned(),
-            Some(c) => json_string(c.as_str()),
-        };
-        let mut s = format!(
-            "{{\"url\":{},\"key\":{},\"md5\":{},\"file\":{},\"on_disk\":{on_disk}",
-            json_string(&self.url),
-            json_string(&self.key),
-            json_string(&self.md5),
-            json_string(&self.file.to_string_lossy()),
-        );
-        if let Some(FileCheck::KeyMismatch(found)) = &self.check {
-            s.push_str(&format!(",\"found_key\":{}", json_string(found)));
+/// The JSON-lines record: `{"url":…,"key":…,"md5":…,"file":…,"on_disk":…}`, plus
+/// `"found_key"` when the file holds another key.
+impl serde::Serialize for IndexEntry {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(serde::Serialize)]
+        struct Record<'a> {
+            url: &'a str,
+            key: &'a str,
+            md5: &'a str,
+            file: std::borrow::Cow<'a, str>,
+            on_disk: Option<&'static str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            found_key: Option<&'a str>,
         }
-        s.push('}');
-        s
+        Record {
+            url: &self.url,
+            key: &self.key,
+            md5: &self.md5,
+            file: self.file.to_string_lossy(),
+            on_disk: self.check.as_ref().map(FileCheck::as_str),
+            found_key: match &self.check {
+                Some(FileCheck::KeyMismatch(k)) => Some(k),
+                _ => None,
+            },
+        }
+        .serialize(s)
     }
 }
 
@@ -336,7 +328,7 @@ mod tests {
         };
         let hit = index.entry("https://example.com/a/", &req("/a/", &[]));
         assert_eq!(hit.check, Some(FileCheck::Match));
-        let json = hit.to_json();
+        let json = serde_json::to_string(&hit).unwrap();
         assert!(
             json.starts_with(
                 "{\"url\":\"https://example.com/a/\",\"key\":\"httpsGETexample.com/a/\",\"md5\":\""
@@ -351,8 +343,8 @@ mod tests {
         fs::write(&miss.file, b"\x05\nKEY: other\n").unwrap();
         let e = index.entry("https://example.com/b/", &req("/b/", &[]));
         assert_eq!(e.check, Some(FileCheck::KeyMismatch("other".into())));
-        assert!(e
-            .to_json()
+        assert!(serde_json::to_string(&e)
+            .unwrap()
             .contains("\"on_disk\":\"key-mismatch\",\"found_key\":\"other\""));
         fs::write(&miss.file, vec![0u8; 70_000]).unwrap();
         assert_eq!(check_file(&miss.file, b"x"), FileCheck::NoKeyLine);

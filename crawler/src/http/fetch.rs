@@ -8,7 +8,7 @@
 //! The client is `reqwest` (hyper 1 + rustls with the `ring` provider):
 //! it gives connection pooling, HTTP proxies with CONNECT, and connect and
 //! read timeouts, and it puts `url::Url`'s path and query on the request
-//! line verbatim, so the bytes chosen by [`crate::norm`] are the bytes sent.
+//! line verbatim, so the bytes chosen by [`crate::discover::norm`] are the bytes sent.
 //! Redirects and decompression are done here, not by reqwest, so every hop
 //! is normalized and host-checked and `Accept-Encoding` is never rewritten.
 
@@ -22,9 +22,9 @@ use reqwest::header::{
 use reqwest::StatusCode;
 use url::Url;
 
-use crate::cli::Config;
-use crate::links::{LinkLimits, LinkScanner, PageLinks};
-use crate::norm::{self, NormOptions, Target};
+use crate::config::Config;
+use crate::discover::links::{LinkLimits, LinkScanner, PageLinks};
+use crate::discover::norm::{self, NormOptions, Target};
 use crate::Error;
 
 /// What to do with a response body.
@@ -41,8 +41,6 @@ pub enum BodyUse {
 /// A completed fetch (any final status).
 #[derive(Debug)]
 pub struct Response {
-    /// The URL that was requested first.
-    pub requested: Target,
     /// The URL of the final response, after redirects.
     pub final_target: Target,
     /// Final status.
@@ -81,8 +79,6 @@ pub enum FailKind {
 /// A failed fetch.
 #[derive(Debug, Clone)]
 pub struct Failure {
-    /// The URL that was requested first.
-    pub requested: Target,
     /// The URL being fetched when it failed.
     pub at: Url,
     /// Classification.
@@ -96,17 +92,9 @@ pub struct Failure {
 }
 
 impl Failure {
-    /// A failure of the fetch of `requested` that began at `started`, while fetching `at`.
-    fn new(
-        requested: &Target,
-        at: &Target,
-        kind: FailKind,
-        message: String,
-        tries: u32,
-        started: Instant,
-    ) -> Self {
+    /// A failure of a fetch that began at `started`, while fetching `at`.
+    fn new(at: &Target, kind: FailKind, message: String, tries: u32, started: Instant) -> Self {
         Failure {
-            requested: requested.clone(),
             at: at.url.clone(),
             kind,
             message,
@@ -174,11 +162,11 @@ impl PauseGate {
 
 /// The client settings every request of a run shares: manual redirects (each hop is normalized by
 /// the crawler), the run's timeouts and TLS choice, no proxy from the environment, and host names
-/// resolved by [`crate::dns`] rather than NSS.
+/// resolved by [`super::dns`] rather than NSS.
 pub(crate) fn client_builder(cfg: &Config) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
-        .dns_resolver(Arc::new(crate::dns::ReqwestResolver {
-            resolver: crate::dns::Resolver::default(),
+        .dns_resolver(Arc::new(crate::http::dns::ReqwestResolver {
+            resolver: crate::http::dns::Resolver::default(),
             timeout: cfg.dns_timeout,
             prefer_ipv4: cfg.prefer_ipv4,
         }))
@@ -223,9 +211,7 @@ impl Fetcher {
                 cfg.concurrency
                     .max(cfg.warm.adaptive.as_ref().map_or(1, |a| a.max_concurrency)),
             );
-        let client = with_proxies(b, cfg)?
-            .build()
-            .map_err(|e| Error::internal(format!("cannot build HTTP client: {e}")))?;
+        let client = with_proxies(b, cfg)?.build().map_err(Error::client)?;
         let mut headers = HeaderMap::new();
         for (n, v) in &cfg.headers {
             let name = HeaderName::from_bytes(n.as_bytes())
@@ -251,11 +237,6 @@ impl Fetcher {
         })
     }
 
-    /// The settings in use.
-    pub fn settings(&self) -> &FetchSettings {
-        &self.settings
-    }
-
     /// The run's `Retry-After` pause, shared by every clone of this fetcher.
     pub fn pause_gate(&self) -> &PauseGate {
         &self.pause
@@ -275,14 +256,7 @@ impl Fetcher {
             let (resp, ttfb, tries) = match self.send_with_retries(&cur).await {
                 Ok(r) => r,
                 Err((message, tries)) => {
-                    return Err(Failure::new(
-                        target,
-                        &cur,
-                        FailKind::Network,
-                        message,
-                        tries,
-                        start,
-                    ))
+                    return Err(Failure::new(&cur, FailKind::Network, message, tries, start))
                 }
             };
             let status = resp.status();
@@ -291,8 +265,7 @@ impl Fetcher {
                     let loc = String::from_utf8_lossy(loc.as_bytes()).into_owned();
                     drain(resp).await;
                     redirects += 1;
-                    let fail =
-                        |kind, message| Failure::new(target, &cur, kind, message, tries, start);
+                    let fail = |kind, message| Failure::new(&cur, kind, message, tries, start);
                     if redirects > self.settings.max_redirect {
                         return Err(fail(
                             FailKind::TooManyRedirects,
@@ -335,7 +308,7 @@ impl Fetcher {
                     let declared = headers
                         .get(CONTENT_TYPE)
                         .and_then(|v| v.to_str().ok())
-                        .and_then(crate::links::charset_param)
+                        .and_then(crate::discover::links::charset_param)
                         .and_then(|l| encoding_rs::Encoding::for_label(l.as_bytes()));
                     let scanner = LinkScanner::with_encoding(self.settings.link_limits, declared);
                     let results = scanner.results();
@@ -358,14 +331,7 @@ impl Fetcher {
             };
             let (bytes, sink, err) = self.read_body(resp, sink).await;
             if let Some(message) = err {
-                return Err(Failure::new(
-                    target,
-                    &cur,
-                    FailKind::Network,
-                    message,
-                    tries,
-                    start,
-                ));
+                return Err(Failure::new(&cur, FailKind::Network, message, tries, start));
             }
             let (links, body) = match sink {
                 Sink::Discard => (None, None),
@@ -382,7 +348,6 @@ impl Fetcher {
                 }
             };
             return Ok(Response {
-                requested: target.clone(),
                 final_target: cur,
                 status,
                 headers,
@@ -675,7 +640,10 @@ impl Write for SharedBuf {
 
 enum Sink {
     Discard,
-    Links(Box<Decoder<Capped<LinkScanner>>>, crate::links::LinkResults),
+    Links(
+        Box<Decoder<Capped<LinkScanner>>>,
+        crate::discover::links::LinkResults,
+    ),
     Collect(Box<Decoder<Capped<SharedBuf>>>, SharedBuf),
 }
 

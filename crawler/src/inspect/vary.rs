@@ -8,6 +8,7 @@
 use std::collections::BTreeSet;
 
 use super::miss_reason::vary_names;
+use crate::config::VariantSet;
 
 /// `Accept-Encoding` values real clients send, most common first: Chrome, Edge and Firefox
 /// (zstd since 2024), Safari, older clients and libraries, and `identity` (wget, NPP today).
@@ -17,10 +18,6 @@ pub const ACCEPT_ENCODINGS: [&str; 4] = [
     "gzip, deflate",
     "identity",
 ];
-
-/// A mobile User-Agent that WordPress' `wp_is_mobile()` and the usual nginx `map`s on
-/// `$http_user_agent` (`~*mobile|android|iphone`) both classify as mobile.
-pub const MOBILE_USER_AGENT: &str = "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Mobile Safari/537.36";
 
 /// Remembers which `Vary` headers were seen; the warning is given once per run, and only after
 /// a browser-like request with other header values really missed (see [`VaryWatch::confirmed`]).
@@ -34,11 +31,6 @@ pub struct VaryWatch {
 }
 
 impl VaryWatch {
-    /// A watch that has seen nothing yet.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
     /// Feeds one response's headers; returns the request headers it varies on (lower case).
     pub fn observe<'a, I>(&mut self, headers: I) -> Vec<String>
     where
@@ -96,31 +88,6 @@ pub fn warning_text(names: &[String]) -> String {
     text
 }
 
-/// Which header variants `--variants` warms.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum VariantSet {
-    /// Every [`ACCEPT_ENCODINGS`] value, desktop User-Agent only.
-    Encodings,
-    /// Desktop and mobile User-Agents, default `Accept-Encoding` only.
-    Agents,
-    /// The product: every encoding for desktop and for mobile.
-    All,
-}
-
-impl VariantSet {
-    /// Parses `encodings`, `agents` or `all` (the default of a bare `--variants`).
-    pub fn parse(s: &str) -> Result<Self, String> {
-        match s {
-            "encodings" | "accept-encoding" => Ok(VariantSet::Encodings),
-            "agents" | "user-agent" => Ok(VariantSet::Agents),
-            "all" | "" => Ok(VariantSet::All),
-            other => Err(format!(
-                "--variants: unknown set {other:?} (expected encodings, agents or all)"
-            )),
-        }
-    }
-}
-
 /// One header variant to request each page with.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Variant {
@@ -161,7 +128,7 @@ mod tests {
 
     #[test]
     fn warns_once_and_keeps_collecting() {
-        let mut w = VaryWatch::new();
+        let mut w = VaryWatch::default();
         assert!(w.observe([("Content-Type", "text/html")]).is_empty());
         let names = w.observe([("Vary", "Accept-Encoding")]);
         assert_eq!(names, ["accept-encoding"]);
@@ -225,6 +192,9 @@ mod tests {
     #[test]
     fn mobile_ua_matches_wp_is_mobile() {
         // wp_is_mobile(): "Mobile" anywhere, or Android, Silk/, Kindle, BlackBerry, Opera Mini/Mobi.
-        assert!(MOBILE_USER_AGENT.contains("Mobile") && MOBILE_USER_AGENT.contains("Android"));
+        assert!(
+            crate::config::UA_MOBILE.contains("Mobile")
+                && crate::config::UA_MOBILE.contains("Android")
+        );
     }
 }

@@ -29,51 +29,9 @@ use std::net::{IpAddr, UdpSocket};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// Default `--max-concurrency` (see the module docs for why 6).
-pub const DEFAULT_MAX_CONCURRENCY: usize = 6;
-
-/// Tuning of the controller.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Config {
-    /// Hard cap on requests in flight (`--max-concurrency`), at least 1.
-    pub max_concurrency: usize,
-    /// Hard cap on requests started per second (`--max-rps`), if any.
-    pub max_rps: Option<f64>,
-    /// A round whose median latency exceeds this multiple of the baseline counts as growth.
-    pub latency_factor: f64,
-    /// Fewest completions that make a round (more when the limit is higher).
-    pub min_round: usize,
-    /// Growth below this is never congestion: for sub-millisecond cache HITs the ratio alone
-    /// would react to scheduler jitter, and a few milliseconds harm no visitor.
-    pub min_growth: Duration,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            max_concurrency: DEFAULT_MAX_CONCURRENCY,
-            max_rps: None,
-            latency_factor: 1.5,
-            min_round: 4,
-            min_growth: Duration::from_millis(3),
-        }
-    }
-}
-
-impl Config {
-    /// Checks user-given caps: both must be positive and finite.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.max_concurrency == 0 {
-            return Err("--max-concurrency must be at least 1".into());
-        }
-        if let Some(r) = self.max_rps {
-            if !(r.is_finite() && r > 0.0) {
-                return Err("--max-rps must be a positive number".into());
-            }
-        }
-        Ok(())
-    }
-}
+use crate::config::Pacing as Config;
+#[cfg(test)]
+use crate::config::DEFAULT_MAX_CONCURRENCY;
 
 /// How one request ended, as the controller sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,17 +50,6 @@ pub enum Outcome {
     },
     /// Connect, timeout or read error.
     Error,
-}
-
-/// Whether a new request may start now.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Admit {
-    /// Start it (a rate token was taken).
-    Go,
-    /// The in-flight limit is reached: wait for a completion.
-    Full,
-    /// Rate cap or `Retry-After` pause: try again after this long.
-    Wait(Duration),
 }
 
 /// Latency history of one kind of response (cached or not).
@@ -168,34 +115,19 @@ impl Controller {
     }
 
     /// Every limit change so far: the new limit and why.
+    #[cfg(test)]
     pub fn history(&self) -> &[(usize, Change)] {
         &self.history
     }
 
     /// The baseline latency of cached (`true`) or uncached responses, once measured.
+    #[cfg(test)]
     pub fn baseline(&self, cached: bool) -> Option<Duration> {
         self.tracks[usize::from(cached)].baseline
     }
 
-    /// Whether a new request may start, given how many are in flight.
-    pub fn admit(&mut self, now: Instant, in_flight: usize) -> Admit {
-        if let Some(until) = self.paused_until {
-            if now < until {
-                return Admit::Wait(until - now);
-            }
-            self.paused_until = None;
-        }
-        if in_flight >= self.limit {
-            return Admit::Full;
-        }
-        match self.bucket.take(now) {
-            None => Admit::Go,
-            Some(wait) => Admit::Wait(wait),
-        }
-    }
-
     /// Reserves the next start time: `now`, or later under the rate cap or a `Retry-After`
-    /// pause. Unlike [`Controller::admit`] it never refuses; the caller sleeps until then.
+    /// pause. It never refuses; the caller sleeps until then.
     pub fn reserve(&mut self, now: Instant) -> Instant {
         let at = self.bucket.reserve(now);
         match self.paused_until {
@@ -311,17 +243,6 @@ impl TokenBucket {
         let at = self.next.max(now);
         self.next = at + interval;
         at
-    }
-
-    /// Takes a token: `None` if one was available, else how long until the next.
-    pub fn take(&mut self, now: Instant) -> Option<Duration> {
-        let interval = self.interval?;
-        if now < self.next {
-            return Some(self.next - now);
-        }
-        // Idle time does not accumulate into a burst.
-        self.next = now.max(self.next) + interval;
-        None
     }
 }
 
@@ -482,9 +403,11 @@ mod tests {
             );
         }
         assert_eq!(c.limit(), 4);
-        assert_eq!(c.admit(t0, 0), Admit::Wait(Duration::from_secs(2)));
-        assert_eq!(c.admit(t0 + Duration::from_secs(2), 0), Admit::Go);
-        assert_eq!(c.admit(t0 + Duration::from_secs(2), 4), Admit::Full);
+        assert_eq!(c.reserve(t0), t0 + Duration::from_secs(2));
+        assert_eq!(
+            c.reserve(t0 + Duration::from_secs(3)),
+            t0 + Duration::from_secs(3)
+        );
         for _ in 0..20 {
             c.on_outcome(Outcome::Error, t0);
         }
@@ -551,23 +474,18 @@ mod tests {
             },
             t0,
         );
-        assert_eq!(c.admit(t0, 0), Admit::Go);
-        assert_eq!(c.admit(t0, 0), Admit::Wait(ms(100)));
-        assert_eq!(c.admit(t0 + ms(60), 0), Admit::Wait(ms(40)));
-        assert_eq!(c.admit(t0 + ms(100), 0), Admit::Go);
-        // A long idle spell gives one token, not a burst.
+        assert_eq!(c.reserve(t0), t0);
+        assert_eq!(c.reserve(t0), t0 + ms(100));
+        assert_eq!(c.reserve(t0 + ms(60)), t0 + ms(200));
+        // A long idle spell gives one slot at once, not a burst.
         let later = t0 + Duration::from_secs(10);
-        assert_eq!(c.admit(later, 0), Admit::Go);
-        assert_eq!(c.admit(later, 0), Admit::Wait(ms(100)));
-        // Over a simulated second at most 10 starts.
-        let mut starts = 0;
-        let mut now = later + ms(100);
-        let end = now + Duration::from_secs(1);
-        while now < end {
-            if c.admit(now, 0) == Admit::Go {
-                starts += 1;
-            }
-            now += ms(1);
+        assert_eq!(c.reserve(later), later);
+        assert_eq!(c.reserve(later), later + ms(100));
+        // The second from later + 100 ms holds 10 slots: the one reserved above and 9 more.
+        let mut starts = 1;
+        let end = later + ms(100) + Duration::from_secs(1);
+        while c.reserve(later) < end {
+            starts += 1;
         }
         assert_eq!(starts, 10);
     }

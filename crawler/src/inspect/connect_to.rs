@@ -10,83 +10,10 @@
 //! per-node error instead of a certificate for the wrong name.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use super::cache_status::Counts;
-
-/// One `--connect-to` rule.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConnectTo {
-    /// Host it applies to (lower case), or any.
-    pub host: Option<String>,
-    /// Port it applies to, or any.
-    pub port: Option<u16>,
-    /// Where to connect instead.
-    pub addr: SocketAddr,
-}
-
-impl fmt::Display for ConnectTo {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.addr)
-    }
-}
-
-fn port(s: &str, what: &str, arg: &str) -> Result<u16, String> {
-    s.parse::<u16>()
-        .ok()
-        .filter(|p| *p != 0)
-        .ok_or_else(|| format!("--connect-to {arg:?}: {what} port must be 1-65535"))
-}
-
-impl ConnectTo {
-    /// Parses `HOST:PORT:ADDR:PORT`; `ADDR` is an IPv4 literal or a bracketed IPv6 literal.
-    pub fn parse(arg: &str) -> Result<Self, String> {
-        let bad = || {
-            format!("--connect-to {arg:?}: expected HOST:PORT:ADDR:PORT with ADDR an IP address")
-        };
-        let (host, rest) = if let Some(r) = arg.strip_prefix('[') {
-            // A bracketed IPv6 literal as the public host.
-            let end = r.find("]:").ok_or_else(bad)?;
-            (r[..end].to_ascii_lowercase(), &r[end + 2..])
-        } else {
-            let (h, r) = arg.split_once(':').ok_or_else(bad)?;
-            (h.to_ascii_lowercase(), r)
-        };
-        let (pub_port, rest) = rest.split_once(':').ok_or_else(bad)?;
-        let (addr, node_port) = if let Some(r) = rest.strip_prefix('[') {
-            let (a, p) = r.split_once("]:").ok_or_else(bad)?;
-            (a, p)
-        } else {
-            rest.rsplit_once(':').ok_or_else(bad)?
-        };
-        let ip: IpAddr = addr.parse().map_err(|_| {
-            format!(
-                "--connect-to {arg:?}: {addr:?} is not an IP address (names are not resolved here)"
-            )
-        })?;
-        if rest.starts_with('[') != ip.is_ipv6() {
-            return Err(bad());
-        }
-        Ok(ConnectTo {
-            host: (!host.is_empty()).then_some(host),
-            port: if pub_port.is_empty() {
-                None
-            } else {
-                Some(port(pub_port, "public", arg)?)
-            },
-            addr: SocketAddr::new(ip, port(node_port, "node", arg)?),
-        })
-    }
-
-    /// Whether this rule applies to a URL's host and port.
-    pub fn matches(&self, host: &str, port: u16) -> bool {
-        self.host
-            .as_deref()
-            .is_none_or(|h| h.eq_ignore_ascii_case(host))
-            && self.port.is_none_or(|p| p == port)
-    }
-}
+use crate::config::ConnectTo;
 
 /// The nodes a URL must be warmed on: every matching rule's address, in the order given, or
 /// none (connect normally) when no rule matches.
@@ -142,22 +69,24 @@ impl NodeReport {
             })
             .collect()
     }
+}
 
-    /// The report as a JSON array of `{"node":…,"responses":…,"errors":…,"cache":{…}}`.
-    pub fn to_json(&self) -> String {
-        let items: Vec<String> = self
-            .nodes
-            .iter()
-            .map(|(a, s)| {
-                format!(
-                    "{{\"node\":\"{a}\",\"responses\":{},\"errors\":{},\"cache\":{}}}",
-                    s.responses,
-                    s.errors,
-                    s.cache.to_json()
-                )
-            })
-            .collect();
-        format!("[{}]", items.join(","))
+/// A JSON array of `{"node":…,"responses":…,"errors":…,"cache":{…}}`, in address order.
+impl serde::Serialize for NodeReport {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(serde::Serialize)]
+        struct Node<'a> {
+            node: String,
+            responses: u64,
+            errors: u64,
+            cache: &'a Counts,
+        }
+        s.collect_seq(self.nodes.iter().map(|(a, n)| Node {
+            node: a.to_string(),
+            responses: n.responses,
+            errors: n.errors,
+            cache: &n.cache,
+        }))
     }
 }
 
@@ -240,7 +169,7 @@ mod tests {
                 "node 127.0.0.3:80: 2 responses, 0 errors, cache: 1 HIT, 1 MISS (header X-FastCGI-Cache)",
             ]
         );
-        assert!(r.to_json().starts_with(
+        assert!(serde_json::to_string(&r).unwrap().starts_with(
             "[{\"node\":\"127.0.0.2:80\",\"responses\":0,\"errors\":1,\"cache\":{\"HIT\":0,"
         ));
     }

@@ -1,0 +1,7 @@
+//! Everything that touches the network: the resolver, the HTTP client, fetching with redirects,
+//! retries and the `Retry-After` pause, body decoding, and single probe requests. The only layer
+//! that uses `reqwest`.
+
+pub mod dns;
+pub mod fetch;
+pub mod probe;

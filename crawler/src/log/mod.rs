@@ -1,3 +1,0 @@
-//! Log formats.
-
-pub mod wget_log;
