@@ -29,6 +29,9 @@ use crate::Error;
 /// Why an entry was left alone.
 pub type Reason = String;
 
+/// Whether a leaf directory (relative path, mtime in ns) is unchanged since it was last read.
+pub type Unchanged<'a> = &'a dyn Fn(&str, i64) -> bool;
+
 const DIR_FLAGS: OFlags = OFlags::RDONLY
     .union(OFlags::DIRECTORY)
     .union(OFlags::NOFOLLOW)
@@ -499,7 +502,7 @@ impl Tree {
     /// keeps an index refresh of 4,096 leaves within a few milliseconds.
     pub fn for_each_changed_leaf(
         &self,
-        unchanged: &dyn Fn(&str, i64) -> bool,
+        unchanged: Unchanged<'_>,
         problems: &mut Vec<Reason>,
         f: &mut dyn FnMut(&DirHandle) -> Result<(), Error>,
     ) -> Result<(), Error> {
@@ -517,7 +520,7 @@ impl Tree {
         &self,
         dir: &DirHandle,
         depth: usize,
-        unchanged: Option<&dyn Fn(&str, i64) -> bool>,
+        unchanged: Option<Unchanged<'_>>,
         problems: &mut Vec<Reason>,
         f: &mut dyn FnMut(&DirHandle) -> Result<(), Error>,
     ) -> Result<(), Error> {
