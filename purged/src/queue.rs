@@ -496,3 +496,158 @@ impl Queue {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Removed;
+    use crate::sites::Target;
+
+    /// Records the order of calls; each takes `delay`.
+    struct Mock {
+        log: Mutex<Vec<String>>,
+        delay: Duration,
+    }
+
+    impl Mock {
+        fn note(&self, s: String) -> Result<Removed, String> {
+            std::thread::sleep(self.delay);
+            self.log.lock().unwrap().push(s);
+            Ok(Removed {
+                files: 1,
+                skipped: 0,
+            })
+        }
+    }
+
+    impl PurgeBackend for Mock {
+        fn purge_url(&self, site: &Site, t: &Target) -> Result<Removed, String> {
+            self.note(format!("{} url {}", site.id, t.uri))
+        }
+        fn purge_prefix(&self, site: &Site, t: &Target) -> Result<Removed, String> {
+            self.note(format!("{} prefix {}", site.id, t.uri))
+        }
+        fn purge_all(&self, site: &Site) -> Result<Removed, String> {
+            self.note(format!("{} all", site.id))
+        }
+        fn purge_rel(&self, site: &Site, rel: &[String]) -> Result<Removed, String> {
+            self.note(format!("{} rel {}", site.id, rel.join("/")))
+        }
+    }
+
+    fn sites(n: usize) -> Sites {
+        Sites {
+            all: (0..n)
+                .map(|i| Site {
+                    id: i,
+                    conf: safexec_conf::CacheRoot::new(format!("/c/{i}"), "www-data"),
+                    levels: vec![1, 2],
+                    key: Err("unused".into()),
+                    bases: Vec::new(),
+                })
+                .collect(),
+        }
+    }
+
+    fn queue(n: usize, delay_ms: u64, limits: Limits) -> (Arc<Queue>, Arc<Mock>) {
+        let mock = Arc::new(Mock {
+            log: Mutex::new(Vec::new()),
+            delay: Duration::from_millis(delay_ms),
+        });
+        let preloads = Arc::new(Preloads::new(None, Vec::new(), vec![None; n]));
+        let q = Queue::new(sites(n), mock.clone(), None, preloads, limits);
+        (q, mock)
+    }
+
+    fn url(p: &str) -> Op {
+        Op::Url(Target::parse(&format!("http://h{p}")).unwrap())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn duplicates_coalesce_and_a_full_queue_refuses() {
+        let limits = Limits {
+            window: Duration::from_millis(50),
+            jobs: 3,
+            ..Limits::default()
+        };
+        let (q, mock) = queue(1, 0, limits);
+        let a = q.submit(0, url("/a"), WarmMode::Off).unwrap();
+        let b = q.submit(0, url("/a"), WarmMode::Off).unwrap();
+        q.submit(0, url("/b"), WarmMode::Off).unwrap();
+        q.submit(0, url("/c"), WarmMode::Off).unwrap();
+        // Three distinct jobs queued: a fourth is refused at once, a duplicate still joins.
+        assert_eq!(q.submit(0, url("/d"), WarmMode::Off).err(), Some(Busy));
+        let c = q.submit(0, url("/c"), WarmMode::Off).unwrap();
+        tokio::spawn(q.clone().worker());
+        for rx in [a, b, c] {
+            assert_eq!(
+                rx.await.unwrap().result,
+                Ok(Removed {
+                    files: 1,
+                    skipped: 0
+                })
+            );
+        }
+        let s = q.stats();
+        assert_eq!((s.accepted, s.coalesced, s.refused), (5, 2, 1));
+        let log = mock.log.lock().unwrap().clone();
+        assert_eq!(log.len(), 3, "{log:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sites_take_turns() {
+        let limits = Limits {
+            window: Duration::ZERO,
+            per_site: 1,
+            ..Limits::default()
+        };
+        let (q, mock) = queue(2, 2, limits);
+        let mut rxs = Vec::new();
+        for i in 0..50 {
+            rxs.push(q.submit(0, url(&format!("/{i}")), WarmMode::Off).unwrap());
+        }
+        let late = q.submit(1, url("/other"), WarmMode::Off).unwrap();
+        tokio::spawn(q.clone().worker());
+        late.await.unwrap();
+        let pos = mock
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .position(|l| l.starts_with("1 "))
+            .unwrap();
+        assert!(
+            pos <= 2,
+            "site 1's job ran after {pos} jobs of the busy site"
+        );
+        for rx in rxs {
+            rx.await.unwrap();
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn purge_all_runs_alone_and_absorbs_queued_purges() {
+        let limits = Limits {
+            window: Duration::from_millis(30),
+            ..Limits::default()
+        };
+        let (q, mock) = queue(1, 5, limits);
+        let all = q.submit(0, Op::All, WarmMode::Off).unwrap();
+        let joined = q.submit(0, url("/x"), WarmMode::Off).unwrap();
+        let rel = q
+            .submit(0, Op::Rel(vec!["7".into()]), WarmMode::Off)
+            .unwrap();
+        for _ in 0..4 {
+            tokio::spawn(q.clone().worker());
+        }
+        all.await.unwrap();
+        assert!(joined.await.unwrap().via_all);
+        assert!(rel.await.unwrap().via_all);
+        assert_eq!(*mock.log.lock().unwrap(), vec!["0 all".to_string()]);
+        // A URL purge queued after the Purge All started is its own job again.
+        let after = q.submit(0, url("/y"), WarmMode::Off).unwrap();
+        assert!(!after.await.unwrap().via_all);
+        q.close();
+        assert!(q.submit(0, url("/z"), WarmMode::Off).is_err(), "closed");
+    }
+}

@@ -110,3 +110,62 @@ pub async fn serve(stream: TcpStream, ctx: Arc<Ctx>) {
     let _ = tokio::time::timeout(READ_TIMEOUT, wr.write_all(answer)).await;
     let _ = wr.shutdown().await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sites::Site;
+
+    fn sites() -> Sites {
+        let site = |id: usize, p: &str| Site {
+            id,
+            conf: safexec_conf::CacheRoot::new(p, "www-data"),
+            levels: vec![1, 2],
+            key: Err("unused".into()),
+            bases: Vec::new(),
+        };
+        Sites {
+            all: vec![site(0, "/cache/a"), site(1, "/cache/b")],
+        }
+    }
+
+    #[test]
+    fn paths_are_confined_to_the_roots_and_the_layout() {
+        let s = sites();
+        let file = "/cache/b/7/93/0c6d84446df30d38c2c682134d5ee937";
+        let rel: Vec<String> = ["7", "93", "0c6d84446df30d38c2c682134d5ee937"]
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(resolve(&s, file.as_bytes()), Ok((1, Op::Rel(rel))));
+        assert_eq!(resolve(&s, b"/cache/a"), Ok((0, Op::All)));
+        assert_eq!(resolve(&s, b"/cache/a/"), Ok((0, Op::All)));
+        assert_eq!(
+            resolve(&s, b"/cache/a/7"),
+            Ok((0, Op::Rel(vec!["7".into()])))
+        );
+        for bad in [
+            "/cache",
+            "/cache/",
+            "/cache/../etc/passwd",
+            "/cache/a/../b/7",
+            "/cache/a/./7",
+            "/cache/a//7",
+            "/cache/a2/7",
+            "/cache/ab",
+            "cache/a/7",
+            "",
+            "/cache/a/7/93/0c6d84446df30d38c2c682134d5ee937/x",
+            "/cache/a/G",
+            "/cache/a/77",
+            "/cache/a/7/9",
+            "/cache/a/7/93/0C6D84446DF30D38C2C682134D5EE937",
+            "/cache/a/7/93/passwd",
+            "/cache/a/7\0",
+            "/etc/passwd",
+        ] {
+            assert!(resolve(&s, bad.as_bytes()).is_err(), "{bad:?} accepted");
+        }
+        assert!(resolve(&s, b"/cache/a/\xff").is_err());
+    }
+}
