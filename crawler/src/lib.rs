@@ -10,9 +10,9 @@
 //! | layer | job |
 //! |---|---|
 //! | [`run`] | the crawl loop; the only module that imports the layers below it all |
-//! | [`cli`], [`rewarm`] | argv → [`config::Config`]; the re-warm entry point of the purge service |
+//! | [`cli`] | argv → [`config::Config`] |
 //! | `report` | typed events and summary (serde), one renderer per output format |
-//! | `http` | resolver, client, fetch, body decoding, probes: the only user of `reqwest` |
+//! | `http` | resolver, client, fetch, body decoding, probes, [`rewarm`]: the only user of `reqwest` |
 //! | `discover`, `inspect`, `pace` | what to crawl; what the cache says; how fast to go (no I/O) |
 //! | [`config`], [`Error`] | plain data and the one error type |
 //!
@@ -27,7 +27,12 @@ pub(crate) mod http;
 pub(crate) mod inspect;
 pub(crate) mod pace;
 pub(crate) mod report;
-pub mod rewarm;
+/// Re-warming single URLs after a purge: the stable entry point of the purge service.
+pub mod rewarm {
+    pub use crate::http::rewarm::{
+        Agent, ConnectTo, RewarmError, RewarmOptions, Rewarmer, VariantResult, Variants,
+    };
+}
 pub mod run;
 
 pub use error::Error;

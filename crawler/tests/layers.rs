@@ -16,7 +16,6 @@ const LAYERS: &[(&str, u8)] = &[
     ("http", 2),
     ("report", 2),
     ("cli", 3),
-    ("rewarm", 3),
     ("run", 4),
 ];
 

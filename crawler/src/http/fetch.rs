@@ -65,6 +65,17 @@ pub struct Response {
     pub body: Option<Vec<u8>>,
 }
 
+impl Response {
+    /// The final response's headers as `(name, value)` pairs (values that are not visible
+    /// ASCII are left out), the form the `inspect` layer reads.
+    pub fn header_pairs(&self) -> Vec<(&str, &str)> {
+        self.headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)))
+            .collect()
+    }
+}
+
 /// Why a fetch produced no final response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FailKind {

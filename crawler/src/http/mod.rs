@@ -5,3 +5,4 @@
 pub mod dns;
 pub mod fetch;
 pub mod probe;
+pub mod rewarm;

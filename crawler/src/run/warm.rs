@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::header::HeaderMap;
 use url::Url;
 
 use crate::config::{Config, ConnectTo, WarmConfig, UA_DESKTOP, UA_MOBILE};
@@ -97,13 +96,6 @@ pub struct WarmRun {
     vary_check: Option<(Url, Vec<String>)>,
     /// The client for the `Vary` check (and verify and variants).
     check_probe: Arc<Probe>,
-}
-
-/// Turns header pairs of a reqwest map into `(&str, &str)`.
-pub fn header_pairs(map: &HeaderMap) -> Vec<(&str, &str)> {
-    map.iter()
-        .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)))
-        .collect()
 }
 
 impl WarmRun {
@@ -239,7 +231,7 @@ impl WarmRun {
     /// warning once, failed extras).
     pub fn on_response(&mut self, resp: &Response, extras: &[Extra]) -> Vec<String> {
         let mut notes = Vec::new();
-        let pairs = header_pairs(&resp.headers);
+        let pairs = resp.header_pairs();
         let obs = self.session.observe(&pairs, None);
         self.last_status = obs.status;
         // With --variants the other values are being warmed anyway: nothing to check.
