@@ -549,3 +549,100 @@ fn malformed_configurations_fail_with_file_and_line_and_write_nothing() {
         "{err}"
     );
 }
+
+#[test]
+fn host_checks_follow_the_given_paths() {
+    let host = Host::new("two-sites");
+    let setuid = e2e::bins().safexec.display().to_string();
+    let plain = host.path("safexec-plain");
+    fs::copy(&setuid, &plain).unwrap();
+    // fs::copy keeps the setuid bit: drop it, this copy is the "not setuid" case.
+    fs::set_permissions(&plain, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let controllers = host.dir.join("cg2");
+    fs::create_dir(&controllers).unwrap();
+    fs::write(controllers.join("cgroup.controllers"), "cpu memory io\n").unwrap();
+    let good = host.path("mountinfo-good");
+    fs::write(
+        &good,
+        format!(
+            "1 0 8:1 / / rw,relatime - ext4 /dev/sda rw\n2 1 0:9 / {} rw - cgroup2 cgroup2 rw\n",
+            controllers.display()
+        ),
+    )
+    .unwrap();
+    fs::write(controllers.join("cgroup.controllers"), "cpu memory pids\n").unwrap();
+    let nosuid = host.path("mountinfo-nosuid");
+    fs::write(
+        &nosuid,
+        format!(
+            "1 0 8:1 / / rw,nosuid,relatime - ext4 /dev/sda rw\n2 1 0:9 / {} rw - cgroup2 cgroup2 rw\n",
+            controllers.display()
+        ),
+    )
+    .unwrap();
+    let host_ids = |extra: &[&str]| -> BTreeSet<String> {
+        let mut a = vec!["--config", "/nonexistent/safexec.conf"];
+        a.extend_from_slice(extra);
+        let (_, traps) = doctor(&host.sources(), &a);
+        traps
+            .into_iter()
+            .map(|t| t.0)
+            .filter(|id| !id.starts_with("safexec-conf"))
+            .collect()
+    };
+    let set = |ids: &[&str]| -> BTreeSet<String> { ids.iter().map(|s| s.to_string()).collect() };
+    // The setuid copy on a plain mount, cgroup v2 with memory and pids, Landlock ABI 4: clean.
+    assert_eq!(
+        host_ids(&[
+            "--safexec",
+            &setuid,
+            "--mountinfo",
+            &good,
+            "--landlock-abi",
+            "4"
+        ]),
+        set(&[])
+    );
+    let out = cs(
+        "doctor",
+        &host.sources(),
+        &[
+            "--safexec",
+            &setuid,
+            "--mountinfo",
+            &good,
+            "--landlock-abi",
+            "4",
+        ],
+    );
+    let t = text(&out.stdout);
+    assert!(t.contains("ok   cgroups: unified (cgroup v2)"), "{t}");
+    assert!(t.contains("ok   landlock: ABI 4"), "{t}");
+    assert_eq!(
+        host_ids(&[
+            "--safexec",
+            &plain,
+            "--mountinfo",
+            &nosuid,
+            "--landlock-abi",
+            "0"
+        ]),
+        set(&[
+            "landlock-unavailable",
+            "safexec-not-setuid",
+            "safexec-nosuid-mount"
+        ])
+    );
+    fs::write(controllers.join("cgroup.controllers"), "cpu memory\n").unwrap();
+    assert_eq!(
+        host_ids(&[
+            "--safexec",
+            "/nonexistent/safexec",
+            "--mountinfo",
+            &good,
+            "--landlock-abi",
+            "4"
+        ]),
+        set(&["safexec-missing", "cgroup-controllers"])
+    );
+}
