@@ -11,7 +11,9 @@
 #
 # Needs root (setuid install, useradd). Optional: RUNS (default 1000), WARMUP (default 50),
 # SAFEXEC_BIN (measure that binary instead of building one, e.g. the static one packaging/build.sh
-# ships: target/x86_64-unknown-linux-gnu/release/safexec).
+# ships: target/x86_64-unknown-linux-gnu/release/safexec), BASELINE_BIN (a second safexec, e.g.
+# an earlier build or the C one, installed 4755 the same way and measured in the same run, so
+# the two overheads are compared under the same load).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,6 +44,12 @@ install -o root -g root -m 0755 "$bin" "$dir/safexec"
 chmod 4755 "$dir/safexec"
 install -o root -g root -m 0755 "$bin" "$dir/plain/safexec" -D
 mkdir "$dir/out" && chown "$user:" "$dir/out"
+base=()
+if [ -n "${BASELINE_BIN:-}" ]; then
+    install -o root -g root -m 0755 "$BASELINE_BIN" "$dir/base/safexec" -D
+    chmod 4755 "$dir/base/safexec"
+    base=(-n baseline "$dir/base/safexec sha256sum /dev/null")
+fi
 
 # Sanity: the setuid path really runs (and really drops) before timing it.
 setpriv --reuid="$user" --regid="$user" --clear-groups env -i SAFEXEC_QUIET=1 \
@@ -53,17 +61,21 @@ setpriv --reuid="$user" --regid="$user" --clear-groups \
     --export-csv "$dir/out/result.csv" \
     -n direct "sha256sum /dev/null" \
     -n safexec "$dir/safexec sha256sum /dev/null" \
-    -n passthrough "$dir/plain/safexec sha256sum /dev/null" >&2
+    -n passthrough "$dir/plain/safexec sha256sum /dev/null" "${base[@]}" >&2
 
 # CSV columns: command,mean,stddev,median,user,system,min,max (seconds).
 awk -F, '
     $1 == "direct"  { d = $4 }
     $1 == "safexec" { s = $4 }
     $1 == "passthrough" { p = $4 }
+    $1 == "baseline" { b = $4 }
     END {
         printf "direct  sha256sum /dev/null : %.3f ms (median)\n", d * 1000
         printf "safexec sha256sum /dev/null : %.3f ms (median, setuid, as an unprivileged user)\n", s * 1000
         printf "overhead per exec           : %.3f ms\n", (s - d) * 1000
         printf "ratio safexec/direct        : %.2fx   (C safexec 1.9.6: ~1 ms, 2.5x)\n", s / d
         printf "pass-through (no setuid)    : %.3f ms, overhead %.3f ms, %.2fx\n", p * 1000, (p - d) * 1000, p / d
+        if (b != "") {
+            printf "baseline (BASELINE_BIN)     : %.3f ms, overhead %.3f ms, %.2fx\n", b * 1000, (b - d) * 1000, b / d
+        }
     }' "$dir/out/result.csv"

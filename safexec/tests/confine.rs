@@ -1,5 +1,5 @@
 //! Confinement of a job, observed from outside: the real setuid `safexec` run by an unprivileged
-//! user, its tool inspected through /proc and the cgroup files of this host (issue 4).
+//! user, its tool inspected through /proc and the cgroup files of this host.
 //!
 //! Every test holds the `/etc/safexec.conf` lock (through `with_config`/`without_config`), so
 //! the limits it asserts are the ones it configured, whatever other test processes write.

@@ -33,6 +33,22 @@ pub fn getpid() -> u32 {
     unistd::getpid().as_raw() as u32
 }
 
+/// `setfsgid(gid)` then `setfsuid(uid)`: file access as that identity while the real,
+/// effective and saved ids stay. Returns the previous file-system ids; the calls cannot
+/// report failure, so callers compare [`fs_ids`] afterwards.
+pub fn set_fs_ids(uid: Uid, gid: Gid) -> (Uid, Gid) {
+    let g = unistd::setfsgid(gid.into());
+    let u = unistd::setfsuid(uid.into());
+    (Uid(u.as_raw()), Gid(g.as_raw()))
+}
+
+/// The current file-system uid and gid (an invalid id changes nothing and returns them).
+pub fn fs_ids() -> (Uid, Gid) {
+    let u = unistd::setfsuid(unistd::Uid::from_raw(u32::MAX));
+    let g = unistd::setfsgid(unistd::Gid::from_raw(u32::MAX));
+    (Uid(u.as_raw()), Gid(g.as_raw()))
+}
+
 /// `prctl(option, arg, 0, 0, 0)` for the options that take one integer argument.
 pub(crate) fn prctl(option: libc::c_int, arg: libc::c_ulong) -> io::Result<libc::c_int> {
     // SAFETY: every option used here (dumpable, no_new_privs, securebits, capbset) takes plain
@@ -176,4 +192,28 @@ pub fn pidfd_send_signal(fd: BorrowedFd<'_>, sig: i32) -> io::Result<()> {
         )
     })
     .map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fs_ids_switch_and_restore() {
+        let (u0, g0) = fs_ids();
+        let prev = set_fs_ids(Uid(65534), Gid(65534));
+        assert_eq!(prev, (u0, g0));
+        // Needs root (as the setuid binary has it): unprivileged, the kernel would keep the ids.
+        assert_eq!(fs_ids(), (Uid(65534), Gid(65534)));
+        set_fs_ids(u0, g0);
+        assert_eq!(fs_ids(), (u0, g0));
+    }
+
+    #[test]
+    fn pidfd_of_self_is_alive_and_bad_pids_are_refused() {
+        let fd = pidfd_open(getpid() as i32).unwrap();
+        pidfd_send_signal(std::os::fd::AsFd::as_fd(&fd), 0).unwrap();
+        assert!(pidfd_open(0).is_err());
+        assert!(pidfd_open(-1).is_err());
+    }
 }
