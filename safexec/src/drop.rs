@@ -47,12 +47,16 @@ pub trait Steps {
     /// what `-P /tmp` becomes), or the checked cache root. Fatal on failure: there is no shared
     /// or caller-chosen fallback.
     fn prepare_as_root(&mut self, target: Target) -> Result<(), String>;
+    /// `confine::prepare_landlock`: the job's ruleset, built before the drop.
+    fn prepare_landlock(&mut self) -> Result<(), String>;
     /// `confine::drop_bounding_set`.
     fn drop_bounding_set(&mut self) -> Result<(), String>;
     /// `confine::verify_no_capabilities`.
     fn verify_no_capabilities(&mut self) -> Result<(), String>;
     /// As the job user: cwd policy, nice, shim decision, summary; returns argv and envp.
     fn finalize(&mut self, placement: &Placement) -> Result<Exec, String>;
+    /// `confine::apply_landlock` with the ruleset built earlier; prints what it allows.
+    fn apply_landlock(&mut self) -> Result<(), String>;
     /// `confine::install_seccomp` with the filter compiled earlier.
     fn install_seccomp(&mut self) -> Result<(), String>;
     /// The descriptor of the pinned tool.
@@ -93,6 +97,11 @@ pub fn run<S: Sys, T: Steps>(sys: &mut S, steps: &mut T, target: Target, nohup: 
     //    without them the job does not run (failures closed, issue 15 class 5).
     if let Err(e) = steps.prepare_as_root(target) {
         return fatal(e);
+    }
+    // 4b. The Landlock ruleset is built while every path it names can still be opened, with
+    //     the job's own file-system identity (so it anchors nothing the job could not open).
+    if let Err(e) = steps.prepare_landlock() {
+        return fatal(msg::confine_failed("landlock", &e));
     }
     // 5. Bounding set while still root: dropping it needs CAP_SETPCAP, which setresuid
     //    removes; afterwards no exec can regain a capability.
@@ -146,6 +155,11 @@ pub fn run<S: Sys, T: Steps>(sys: &mut S, steps: &mut T, target: Target, nohup: 
         Ok(x) => x,
         Err(e) => return fatal(e),
     };
+    // 12b. Landlock after every file we open ourselves (the shim check, the cwd) and after
+    //      NO_NEW_PRIVS, which an unprivileged restrict_self needs.
+    if let Err(e) = steps.apply_landlock() {
+        return fatal(msg::confine_failed("landlock", &e));
+    }
     // 13. Signals: dispositions and mask are inherited across exec, so a caller could hand the
     //     tool a blocked SIGTERM; nohup's only effect is SIGHUP ignored.
     if let Err(e) = sys.reset_signals(nohup) {
@@ -276,6 +290,12 @@ mod tests {
         fn prepare_as_root(&mut self, _t: Target) -> Result<(), String> {
             self.0.borrow().hit_s("prepare_as_root")
         }
+        fn prepare_landlock(&mut self) -> Result<(), String> {
+            self.0.borrow().hit_s("prepare_landlock")
+        }
+        fn apply_landlock(&mut self) -> Result<(), String> {
+            self.0.borrow().hit_s("apply_landlock")
+        }
         fn drop_bounding_set(&mut self) -> Result<(), String> {
             self.0.borrow().hit_s("bounding_set")
         }
@@ -342,6 +362,7 @@ mod tests {
         "cgroup",
         "rlimits",
         "prepare_as_root",
+        "prepare_landlock",
         "bounding_set",
         "setgroups",
         "setresgid",
@@ -353,6 +374,7 @@ mod tests {
         "no_new_privs",
         "verify_caps",
         "finalize",
+        "apply_landlock",
         "reset_signals",
         "close_fds",
         "seccomp",
@@ -400,6 +422,7 @@ mod tests {
             ("cgroup", "cgroup"),
             ("rlimits", "rlimits"),
             ("prepare_as_root", "prepare_as_root"),
+            ("prepare_landlock", "prepare_landlock"),
             ("bounding_set", "bounding_set"),
             ("setgroups", "setgroups"),
             ("setresgid", "setresgid"),
@@ -409,6 +432,7 @@ mod tests {
             ("no_new_privs", "no_new_privs"),
             ("verify_caps", "verify_caps"),
             ("finalize", "finalize"),
+            ("apply_landlock", "apply_landlock"),
             ("reset_signals", "reset_signals"),
             ("close_fds", "close_fds"),
             ("seccomp", "seccomp"),

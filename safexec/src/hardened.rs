@@ -128,6 +128,7 @@ pub fn run(mut job: Job, snap: &Snapshot) -> Error {
         stale_tmp: Vec::new(),
         workdir: plan.workdir,
         job_dir: None,
+        landlock: None,
     };
     drop::run(&mut sys::Linux, &mut steps, target, nohup)
 }
@@ -439,16 +440,24 @@ fn hand_over_input_files(job: &mut Job, caller: Target) -> Result<(), Error> {
     Ok(())
 }
 
-/// Opens `path` for reading with the caller's file-system ids (its supplementary groups are
-/// still ours until the drop), then restores root's and verifies that it did.
+/// Opens `path` for reading with the caller's file-system ids (see [`with_fs_ids`]).
 fn open_as(caller: Target, path: &Path) -> std::io::Result<std::fs::File> {
+    with_fs_ids(caller, || {
+        std::fs::File::options()
+            .read(true)
+            .custom_flags(libc::O_NOCTTY)
+            .open(path)
+    })?
+}
+
+/// Runs `f` with `ids` as the file-system uid and gid (the supplementary groups are still the
+/// caller's until the drop), then restores the previous ones and verifies that it did: a
+/// failure to restore is an error, never a silent change of what root-side code can open.
+fn with_fs_ids<R>(ids: Target, f: impl FnOnce() -> R) -> std::io::Result<R> {
     use nix::unistd::{setfsgid, setfsuid, Gid as NGid, Uid as NUid};
-    let prev_gid = setfsgid(NGid::from_raw(caller.gid.0));
-    let prev_uid = setfsuid(NUid::from_raw(caller.uid.0));
-    let opened = std::fs::File::options()
-        .read(true)
-        .custom_flags(libc::O_NOCTTY)
-        .open(path);
+    let prev_gid = setfsgid(NGid::from_raw(ids.gid.0));
+    let prev_uid = setfsuid(NUid::from_raw(ids.uid.0));
+    let r = f();
     setfsuid(prev_uid);
     setfsgid(prev_gid);
     // setfsuid reports the previous value: asking for an invalid id reads the current one.
@@ -457,7 +466,7 @@ fn open_as(caller: Target, path: &Path) -> std::io::Result<std::fs::File> {
     if now_uid != prev_uid || now_gid != prev_gid {
         return Err(std::io::Error::other("cannot restore the file-system ids"));
     }
-    opened
+    Ok(r)
 }
 
 /// The real pipeline steps.
@@ -476,6 +485,8 @@ struct RealSteps {
     workdir: Workdir,
     /// The private directory, once created.
     job_dir: Option<tmpdir::JobDir>,
+    /// The Landlock ruleset between `prepare_landlock` and `apply_landlock`.
+    landlock: Option<confine::LandlockRuleset>,
 }
 
 impl Steps for RealSteps {
@@ -527,6 +538,54 @@ impl Steps for RealSteps {
         Ok(())
     }
 
+    fn prepare_landlock(&mut self) -> Result<(), String> {
+        let tool = self.job.prelude.tool;
+        // What the job works on: its private directory, or the cache root it was checked into.
+        // rg outside any cache root runs as the caller on the caller's own path, so that path
+        // is its "root"; the ruleset is built with the job's file-system ids, so it can only
+        // anchor what the job itself could open (and says nothing about other paths).
+        let rg_own_path = match (&self.workdir, tool) {
+            (Workdir::Private, Tool::Rg) => self.job.checked.rg_path.as_deref().map(Path::new),
+            _ => None,
+        };
+        let cache_root = match &self.workdir {
+            Workdir::CacheRoot { root, .. } => Some(root.as_path()),
+            Workdir::Private => rg_own_path,
+        };
+        let access = confine::JobAccess {
+            tool,
+            job_dir: self.job_dir.as_ref().map(|d| Path::new(d.path.as_str())),
+            cache_root,
+            tool_path: &self.job.pinned.canonical,
+            // The job's own /proc entries: `/proc/self` is resolved now, in this process, whose
+            // pid the tool keeps (exec in place), so no other process's entries are reachable.
+            // In setuid mode only the installed shim can be preloaded (shim::decide).
+            extra_read: match tool {
+                Tool::Wget | Tool::Curl => {
+                    vec![Path::new("/proc/self"), Path::new(shim::DEFAULT_SO)]
+                }
+                _ => vec![Path::new("/proc/self")],
+            },
+            tcp_ports: confine::fetch_ports(&self.job.checked.args),
+        };
+        let ruleset = with_fs_ids(self.target, || confine::prepare_landlock(&access))
+            .map_err(|e| e.to_string())??;
+        self.landlock = Some(ruleset);
+        Ok(())
+    }
+
+    fn apply_landlock(&mut self) -> Result<(), String> {
+        let ruleset = self
+            .landlock
+            .take()
+            .ok_or_else(|| "the landlock ruleset was not built".to_string())?;
+        let report = confine::apply_landlock(ruleset)?;
+        for line in &report.lines {
+            msg::diag(&msg::info(line));
+        }
+        Ok(())
+    }
+
     fn drop_bounding_set(&mut self) -> Result<(), String> {
         confine::drop_bounding_set()
     }
@@ -539,20 +598,12 @@ impl Steps for RealSteps {
         tmpdir::remove_stale(&self.stale_tmp);
         // The cwd comes from a descriptor opened as root, entered with the job's own rights;
         // SAFEXEC_SAFE_CWD no longer matters in setuid mode (issue 15 class 3).
-        let (cwd_fd, cache_root) = match (&self.workdir, &self.job_dir) {
-            (Workdir::CacheRoot { root, dir }, _) => (dir.as_fd(), Some(root.as_path())),
-            (Workdir::Private, Some(d)) => (d.fd.as_fd(), None),
+        let cwd_fd = match (&self.workdir, &self.job_dir) {
+            (Workdir::CacheRoot { dir, .. }, _) => dir.as_fd(),
+            (Workdir::Private, Some(d)) => d.fd.as_fd(),
             (Workdir::Private, None) => return Err(msg::job_dir_failed("not created")),
         };
         sys::fchdir(cwd_fd).map_err(|e| msg::drop_step_failed("fchdir", &e.to_string()))?;
-        // Landlock (safexec-b): the confine step gets the tool kind, the job directory and the
-        // cache root here, after the drop and before exec:
-        // confine::landlock(self.job.prelude.tool, job_dir_path, cache_root)?;
-        let _landlock_inputs = (
-            self.job.prelude.tool,
-            self.job_dir.as_ref().map(|d| d.path.as_str()),
-            cache_root,
-        );
         if self.job.prelude.nice {
             // Raising the nice value needs no privilege; a failure leaves it unchanged.
             let _ = sys::nice(10);
