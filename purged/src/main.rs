@@ -37,6 +37,8 @@ the SpinupWP protocol) or from --socket/--spinupwp.
   --idle-exit SECS       exit after SECS without connections or work; 0 = never [60]
   --variants SET         re-warm variants: desktop, mobile or both [both]
   --connect-to HOST=ADDR send re-warm requests for HOST to ADDR (IP:PORT); repeatable
+  --warm-direct          resolve other hosts normally (default: re-warm through 127.0.0.1 at
+                         the URL's port, the local nginx; the unit allows only loopback)
   --no-warm              never re-request purged pages
   --index-dir DIR        keep cache-purge's key indexes there (must be writable; the unit's
                          ReadWritePaths= then needs it too); default: none, variants by scan
@@ -60,6 +62,7 @@ struct Options {
     idle_exit: u64,
     variants: warm::Variants,
     connect_to: Vec<(String, SocketAddr)>,
+    warm_direct: bool,
     warm: bool,
     refresh_header: String,
     limits: queue::Limits,
@@ -80,6 +83,7 @@ fn parse_args(args: Vec<String>) -> Result<Option<Options>, Error> {
         idle_exit: 60,
         variants: warm::Variants::Both,
         connect_to: Vec::new(),
+        warm_direct: false,
         warm: true,
         refresh_header: "X-Cache-Purged-Refresh".into(),
         limits: queue::Limits::default(),
@@ -152,6 +156,7 @@ fn parse_args(args: Vec<String>) -> Result<Option<Options>, Error> {
                 o.connect_to.push((h.to_ascii_lowercase(), addr));
             }
             "--no-warm" => o.warm = false,
+            "--warm-direct" => o.warm_direct = true,
             "--refresh-header" => {
                 o.refresh_header =
                     val().ok_or_else(|| Error::Usage("--refresh-header needs a name".into()))?
@@ -322,6 +327,7 @@ async fn serve(
             warm::Warmer::new(warm::WarmOptions {
                 variants: o.variants,
                 connect_to: o.connect_to.clone(),
+                loopback: !o.warm_direct,
                 timeout: Duration::from_secs(30),
                 refresh_header: o.refresh_header.clone(),
             })

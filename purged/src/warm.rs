@@ -32,8 +32,11 @@ pub fn parse_variants(s: &str) -> Option<Variants> {
 pub struct WarmOptions {
     /// Variants to request.
     pub variants: Variants,
-    /// Host name → address overrides (a site behind the local nginx).
+    /// Host name → address overrides.
     pub connect_to: Vec<(String, SocketAddr)>,
+    /// Send every other re-warm to 127.0.0.1 at the URL's port (the local nginx), keeping the
+    /// URL's Host and TLS name, so the public cache key is stored.
+    pub loopback: bool,
     /// Per-request timeout.
     pub timeout: Duration,
     /// The header that asks nginx to bypass and replace an entry (refresh-in-place).
@@ -51,14 +54,16 @@ impl Warmer {
     /// Builds both re-warmers; fails on an invalid header name.
     pub fn new(o: WarmOptions) -> Result<Warmer, String> {
         let map = o.connect_to.clone();
-        let connect_to: cache_preload::rewarm::ConnectTo = Arc::new(move |host: &str, _port| {
+        let loopback = o.loopback;
+        let connect_to: cache_preload::rewarm::ConnectTo = Arc::new(move |host: &str, port| {
             map.iter()
                 .find(|(h, _)| h.eq_ignore_ascii_case(host))
                 .map(|(_, a)| *a)
+                .or_else(|| loopback.then(|| SocketAddr::from(([127, 0, 0, 1], port))))
         });
         let base = RewarmOptions {
             variants: o.variants,
-            connect_to: (!o.connect_to.is_empty()).then_some(connect_to),
+            connect_to: (loopback || !o.connect_to.is_empty()).then_some(connect_to),
             timeout: o.timeout,
             ..RewarmOptions::default()
         };
