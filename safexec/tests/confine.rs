@@ -20,7 +20,8 @@ use common::*;
 
 /// A probe tool (bind-mounted over an allowlisted name) that reports its confinement and tries
 /// the calls the seccomp filter must deny. Arguments are scanned like the harness probe:
-/// `sleep/<secs>`, `pid-to/<path>` (last: the rest of the argument is the path), `fork/`
+/// `sleep/<secs>`, `pid-to/<path>` (last: the rest of the argument is the path; `-` is
+/// stdout, the one place a Landlock-confined job can write outside its job directory), `fork/`
 /// (fork a child that sleeps 60 s first; its pid follows ours in the pid file).
 const CONFINE_PROBE: &str = r#"
 use std::io::Write;
@@ -50,7 +51,14 @@ fn main() {
             if child == 0 { unsafe { sleep(60); _exit(0) } }
         }
         if let Some(i) = a.find("pid-to/") {
-            let _ = std::fs::write(&a[i + 6..], format!("{} {}", std::process::id(), child));
+            let line = format!("{} {}\n", std::process::id(), child);
+            if &a[i + 6..] == "/-" {
+                let mut out = std::io::stdout();
+                let _ = out.write_all(line.as_bytes());
+                let _ = out.flush();
+            } else {
+                let _ = std::fs::write(&a[i + 6..], line);
+            }
         }
         if let Some(i) = a.find("sleep/") {
             let s: u64 = a[i + 6..].split('/').next().unwrap_or("0").parse().unwrap_or(0);
@@ -141,7 +149,7 @@ impl LiveJob {
         cmd.stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .stdin(Stdio::piped());
-        let child = cmd.spawn().expect("spawn safexec");
+        let mut child = cmd.spawn().expect("spawn safexec");
         // setpriv, env and safexec all exec in place: this pid becomes the tool's.
         let pid = child.id();
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -151,6 +159,11 @@ impl LiveJob {
                 // exe flips at exec; give the tool a moment to reach its read of stdin.
                 std::thread::sleep(Duration::from_millis(100));
                 break;
+            }
+            if let Ok(Some(_)) = child.try_wait() {
+                let mut err = String::new();
+                let _ = child.stderr.take().map(|mut e| e.read_to_string(&mut err));
+                panic!("safexec exited before exec'ing sha256sum: {err}");
             }
             assert!(
                 Instant::now() < deadline,
@@ -617,32 +630,32 @@ fn fetch_tools_complete_real_fetches_under_the_filter() {
 #[test]
 fn kill_stops_the_whole_job_through_its_cgroup() {
     without_config(|| {
-        let dir = scratch("kill");
-        let pidfile = dir.join("pids");
-        let url = format!("http://127.0.0.1/fork/sleep/30/pid-to{}", pidfile.display());
+        let url = "http://127.0.0.1/fork/sleep/30/pid-to/-";
         let mut cmd = Invocation::new(setuid_safexec())
-            .args(["wget", &url])
+            .args(["wget", url])
             .as_user(test_user())
             .in_namespace(&probe_over_wget())
             .command();
-        cmd.stdout(Stdio::null())
+        cmd.stdout(Stdio::piped())
             .stderr(Stdio::null())
             .stdin(Stdio::null());
         let mut job = cmd.spawn().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let (leader, child) = loop {
-            if let Ok(t) = fs::read_to_string(&pidfile) {
-                let v: Vec<u32> = t
-                    .split_whitespace()
-                    .filter_map(|x| x.parse().ok())
-                    .collect();
-                if v.len() == 2 && v[1] != 0 {
-                    break (v[0], v[1]);
-                }
-            }
-            assert!(Instant::now() < deadline, "probe never wrote its pids");
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        let stdout = job.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("probe never wrote its pids");
+        let v: Vec<u32> = line
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        assert!(v.len() == 2 && v[1] != 0, "{line:?}");
+        let (leader, child) = (v[0], v[1]);
         let procs = cg(&format!("pids{}/cgroup.procs", job_group(leader)));
         assert!(
             procs.split_whitespace().any(|p| p == child.to_string()),
