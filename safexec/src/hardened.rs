@@ -295,15 +295,13 @@ fn purge_plan(job: &mut Job, cfg: &Config, caller: &Caller) -> Result<Plan, Erro
     let dir = resolve::open_cache_root(&root.path, owner.uid)
         .map_err(|why| Error::line(msg::root_refused(&root.path, &why)))?;
     let target = owner_target(&owner, caller);
-    // cache-purge takes an absolute --cache-path (it names the key index after it) and opens
-    // it from `/` itself, as the owner. That second resolution finds the directory checked
-    // above: every ancestor is root-owned and not writable by others, so no one but root can
-    // swap a component, and the root itself belongs to the account the purge runs as. The job
-    // also starts in the checked directory (a relative or descriptor form is requested from
-    // cache-purge so that it need not resolve the path at all).
+    // The job starts in the checked root and is given `--cache-path .`, cache-purge's form for
+    // this handover: it takes the current directory as the root, checks it again by its real
+    // path and refuses it unless it is the same directory (device and inode) it was started
+    // in, so a swap between our check and its use is caught rather than followed.
     let mut args: Vec<OsString> = vec![
         "--cache-path".into(),
-        root.path.clone().into(),
+        ".".into(),
         "--cache-key".into(),
         root.key.clone().into(),
         "--levels".into(),

@@ -508,7 +508,7 @@ fn cache_purge_runs_as_the_owner_in_the_callers_checked_root() {
             argv,
             [
                 "--cache-path",
-                a.as_str(),
+                ".",
                 "--cache-key",
                 "$scheme$host$request_uri",
                 "--levels",
