@@ -45,6 +45,7 @@ the SpinupWP protocol) or from --socket/--spinupwp.
   --refresh-header NAME  header that makes nginx bypass and replace an entry [X-Cache-Purged-Refresh]
   --window-ms N          coalescing window [5]
   --max-jobs N           distinct queued jobs before requests are refused [20000]
+  --max-site-jobs N      distinct queued jobs of one site [5000]
   --workers N            purge workers [4]
   --warmers N            background re-warm workers [4]
   --max-conns N          open connections [512]; per caller uid: a quarter
@@ -163,6 +164,7 @@ fn parse_args(args: Vec<String>) -> Result<Option<Options>, Error> {
             }
             "--window-ms" => o.limits.window = Duration::from_millis(num(&name, val())?),
             "--max-jobs" => o.limits.jobs = num(&name, val())?.max(1) as usize,
+            "--max-site-jobs" => o.limits.site_jobs = num(&name, val())?.max(1) as usize,
             "--workers" => o.workers = num(&name, val())?.clamp(1, 64) as usize,
             "--warmers" => o.warmers = num(&name, val())?.clamp(1, 64) as usize,
             "--max-conns" => o.max_conns = num(&name, val())?.clamp(4, 65_536) as usize,

@@ -4,9 +4,9 @@
 //! - A request waits [`Limits::window`] before it runs; an identical request (same site, same
 //!   operation) arriving meanwhile joins it and gets the same answer. A URL, prefix or path
 //!   purge that arrives while a Purge All of its site waits joins the Purge All.
-//! - At most [`Limits::jobs`] distinct jobs and [`Limits::waiters`] waiting answers exist; past
-//!   that a request is refused at once with [`Busy`], so every accepted request gets an answer
-//!   and a refused one is told.
+//! - At most [`Limits::jobs`] distinct jobs ([`Limits::site_jobs`] of one site) and
+//!   [`Limits::waiters`] waiting answers exist; past that a request is refused at once with
+//!   [`Busy`], so every accepted request gets an answer and a refused one is told.
 //! - Workers take the next runnable job from the sites in turn (round robin), so a storm on one
 //!   site delays another site's purge by at most one job per worker.
 //! - A Purge All starts only when nothing else of its site runs, and nothing else of its site
@@ -87,6 +87,8 @@ pub struct Limits {
     pub window: Duration,
     /// Distinct queued jobs.
     pub jobs: usize,
+    /// Distinct queued jobs of one site (so one site's storm cannot fill the queue for all).
+    pub site_jobs: usize,
     /// Waiting answers.
     pub waiters: usize,
     /// Jobs of one site running at once (Purge All always runs alone).
@@ -100,6 +102,7 @@ impl Default for Limits {
         Limits {
             window: Duration::from_millis(5),
             jobs: 20_000,
+            site_jobs: 5_000,
             waiters: 100_000,
             per_site: 4,
             warm_queue: 20_000,
@@ -253,7 +256,7 @@ impl Queue {
             });
             return Ok(rx);
         }
-        if jobs >= self.limits.jobs {
+        if jobs >= self.limits.jobs || q.order.len() >= self.limits.site_jobs {
             drop(st);
             self.count(|s| s.refused += 1);
             return Err(Busy);
@@ -592,6 +595,23 @@ mod tests {
         assert_eq!((s.accepted, s.coalesced, s.refused), (5, 2, 1));
         let log = mock.log.lock().unwrap().clone();
         assert_eq!(log.len(), 3, "{log:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_site_cannot_fill_the_queue() {
+        let limits = Limits {
+            window: Duration::from_millis(50),
+            site_jobs: 2,
+            ..Limits::default()
+        };
+        let (q, _) = queue(2, 0, limits);
+        q.submit(0, url("/1"), WarmMode::Off).unwrap();
+        q.submit(0, url("/2"), WarmMode::Off).unwrap();
+        assert_eq!(q.submit(0, url("/3"), WarmMode::Off).err(), Some(Busy));
+        assert!(
+            q.submit(1, url("/1"), WarmMode::Off).is_ok(),
+            "the other site still gets in"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
