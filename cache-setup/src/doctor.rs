@@ -32,6 +32,9 @@ pub fn run(r: &Report, host: &HostPaths, safexec_conf: &Path) -> Vec<Check> {
         }
     }
     conf_checks(r, safexec_conf, &mut out);
+    // Some checks look at a cache or key shared by several locations: report each once.
+    let mut seen = BTreeSet::new();
+    out.retain(|c| seen.insert((c.id.clone(), c.subject.clone(), c.message.clone())));
     let mounts = std::fs::read_to_string(&host.mountinfo)
         .map(|t| host::parse_mountinfo(&t))
         .unwrap_or_default();
@@ -399,4 +402,103 @@ pub fn render(checks: &[Check]) -> String {
         n => writeln!(o, "{n} traps found"),
     };
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::{detect, Inputs, NginxInput};
+
+    /// Runs the site checks on one nginx file written to a fresh temp dir.
+    fn traps(nginx: &str) -> Vec<Check> {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "cache-setup-doctor-test.{}.{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let conf = dir.join("nginx.conf");
+        std::fs::write(&conf, nginx).unwrap();
+        let r = detect(&Inputs {
+            nginx: NginxInput::File(conf),
+            fpm_files: vec![],
+            php_dir: dir.join("no-php"),
+        })
+        .unwrap();
+        let mut out = Vec::new();
+        for s in &r.sites {
+            site_checks(&r, s, &mut out);
+        }
+        let mut seen = BTreeSet::new();
+        out.retain(|c| seen.insert((c.id.clone(), c.subject.clone(), c.message.clone())));
+        std::fs::remove_dir_all(&dir).unwrap();
+        out
+    }
+
+    fn ids(c: &[Check]) -> Vec<&str> {
+        let mut v: Vec<&str> = c
+            .iter()
+            .map(|c| c.id.as_str())
+            .filter(|i| *i != "no-pool")
+            .collect();
+        v.sort();
+        v
+    }
+
+    const HEAD: &str = "http { fastcgi_cache_path /var/cache/nginx/x levels=1:2 keys_zone=x:1m; fastcgi_cache x; fastcgi_ignore_headers Vary; fastcgi_cache_key $scheme$request_method$host$request_uri; fastcgi_param HTTP_HOST $host;\n";
+
+    #[test]
+    fn port_trap_only_off_the_scheme_default_port() {
+        for (listen, want) in [
+            ("80", vec![]),
+            ("443 ssl", vec![]),
+            ("8443 ssl", vec!["port-dropped-from-host"]),
+            ("127.0.0.1:8080", vec!["port-dropped-from-host"]),
+        ] {
+            let t = traps(&format!(
+                "{HEAD} server {{ listen {listen}; location / {{ fastcgi_pass unix:/s; }} }} }}"
+            ));
+            assert_eq!(ids(&t), want, "listen {listen}: {t:?}");
+        }
+        // A param that keeps the port is fine.
+        let t = traps(&format!("{HEAD} server {{ listen 8080; location / {{ fastcgi_param HTTP_HOST $http_host; fastcgi_pass unix:/s; }} }} }}"));
+        assert_eq!(ids(&t), Vec::<&str>::new(), "{t:?}");
+    }
+
+    #[test]
+    fn differing_keys_in_one_cache_reported_once() {
+        let t = traps(&format!(
+            "{HEAD} server {{ location /a {{ fastcgi_pass unix:/s; }} location /b {{ fastcgi_cache_key $scheme$host$request_uri; fastcgi_pass unix:/s; }} location /c {{ fastcgi_cache_key $scheme$host$request_uri; fastcgi_pass unix:/s; }} }} }}"
+        ));
+        assert_eq!(ids(&t), ["keys-differ-in-one-cache"], "{t:?}");
+        let k = t
+            .iter()
+            .find(|c| c.id == "keys-differ-in-one-cache")
+            .unwrap();
+        assert!(k.message.contains("$scheme$host$request_uri"), "{k:?}");
+    }
+
+    #[test]
+    fn fixes_name_the_directive_and_place() {
+        let t = traps("http { fastcgi_cache_path /var/cache/nginx/x levels=1:2 keys_zone=x:1m;\nserver {\n location / {\n  fastcgi_cache x; fastcgi_cache_key $host$request_uri; open_file_cache max=10;\n  fastcgi_pass unix:/s;\n }\n}\n}\n");
+        assert_eq!(
+            ids(&t),
+            ["key-without-scheme", "open-file-cache", "vary-honoured"],
+            "{t:?}"
+        );
+        let vary = t.iter().find(|c| c.id == "vary-honoured").unwrap();
+        assert!(
+            vary.fix
+                .contains("`fastcgi_ignore_headers Vary;` to location /"),
+            "{vary:?}"
+        );
+        assert!(vary.fix.ends_with("nginx.conf:3)"), "{vary:?}");
+        let key = t.iter().find(|c| c.id == "key-without-scheme").unwrap();
+        assert!(
+            key.fix
+                .contains("fastcgi_cache_key \"$scheme$host$request_uri\";"),
+            "{key:?}"
+        );
+    }
 }
