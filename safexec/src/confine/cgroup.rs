@@ -2,13 +2,21 @@
 //! per-caller parent that carries the caller's aggregate limits, on cgroup v1, v2 and hybrid
 //! hosts.
 //!
-//! cgroups-rs 0.3 finds the hierarchies (is the host unified? where is each v1 controller
-//! mounted?). Creating groups, writing limits and joining are done here instead, because its
-//! v2 `Cgroup::new` writes `+controller` into the *root* `cgroup.subtree_control`, its v1
-//! `create` panics on a bad path and ignores mkdir errors (so an existing, populated group of
-//! a reused PID would be joined), its limit setters never read back, and its hybrid support
-//! stops at the v1 mounts. Every file access goes through [`CgroupFs`], so the rules are
-//! unit-tested against an in-memory cgroupfs.
+//! cgroups-rs 0.3 does what it does safely here: it finds the hierarchies (is the host
+//! unified? where is each v1 controller mounted?), writes every limit through its memory, pids
+//! and cpu controllers, and moves the process in (`add_task_by_tgid`), all through [`Op`].
+//! Kept here, because the crate falls short for a setuid program:
+//! - creating groups: its v2 `Cgroup::new` writes `+controller` into the *root*
+//!   `cgroup.subtree_control` (spec §7.1-F), its v1 `create` panics on a bad path and ignores
+//!   mkdir errors, so an existing, populated group of a reused pid would be joined; here
+//!   `mkdir` must create the group (EEXIST is handled explicitly), root-owned and 0755;
+//! - verification: its setters never read back; every value is read back and compared here
+//!   (memory limits rounded to a page), so a refused or silently clamped write fails closed;
+//! - the hybrid layout: it knows only the v1 mounts, not a v2 tree beside them;
+//! - per-caller parents, the stale-group sweep, the job count and the lock.
+//!
+//! Every file access goes through [`CgroupFs`], so the rules are unit-tested against an
+//! in-memory cgroupfs.
 //!
 //! Concurrency: the sweep of a caller's stale groups, the job count and the creation of the
 //! new group happen under an exclusive lock on `/run/safexec/cgroup.<uid>.lock`, a file only
@@ -25,8 +33,11 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use cgroups_rs::cpu::CpuController;
 use cgroups_rs::hierarchies;
-use cgroups_rs::Controllers;
+use cgroups_rs::memory::MemController;
+use cgroups_rs::pid::PidController;
+use cgroups_rs::{CgroupPid, Controller, Controllers, MaxValue};
 
 use crate::config::{CallerLimits, Config, Limits};
 use crate::sys::{self, flags};
@@ -149,6 +160,66 @@ pub(crate) struct Hier {
     pub ctls: Vec<Ctl>,
 }
 
+/// One value written into a group, through cgroups-rs's controllers on the real file system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    /// `memory.limit_in_bytes` (v1) / `memory.max` (v2); -1 is no limit.
+    MemoryMax(i64),
+    /// `memory.memsw.limit_in_bytes` (v1: memory plus swap) / `memory.swap.max` (v2: swap).
+    SwapMax(i64),
+    /// `pids.max`; `None` is no limit.
+    PidsMax(Option<u64>),
+    /// `cpu.shares` (v1) / `cpu.weight` (v2).
+    CpuShares(u64),
+    /// `cpu.cfs_quota_us` (v1) / `cpu.max` with a 100 ms period (v2), in microseconds.
+    CpuQuota(u64),
+    /// Moves the process with this pid in (`cgroup.procs`).
+    AddProc(u32),
+}
+
+impl Op {
+    /// The file the value lands in (and is read back from).
+    pub(crate) fn file(self, version: Version) -> &'static str {
+        let v2 = version == Version::V2;
+        match self {
+            Op::MemoryMax(_) if v2 => "memory.max",
+            Op::MemoryMax(_) => "memory.limit_in_bytes",
+            Op::SwapMax(_) if v2 => "memory.swap.max",
+            Op::SwapMax(_) => "memory.memsw.limit_in_bytes",
+            Op::PidsMax(_) => "pids.max",
+            Op::CpuShares(_) if v2 => "cpu.weight",
+            Op::CpuShares(_) => "cpu.shares",
+            Op::CpuQuota(_) if v2 => "cpu.max",
+            Op::CpuQuota(_) => "cpu.cfs_quota_us",
+            Op::AddProc(_) => "cgroup.procs",
+        }
+    }
+
+    /// The text written, as the kernel receives it.
+    pub(crate) fn text(self, version: Version) -> String {
+        let v2 = version == Version::V2;
+        match self {
+            Op::MemoryMax(-1) | Op::SwapMax(-1) if v2 => "max".to_string(),
+            Op::MemoryMax(b) | Op::SwapMax(b) => b.to_string(),
+            Op::PidsMax(None) => "max".to_string(),
+            Op::PidsMax(Some(n)) => n.to_string(),
+            Op::CpuShares(s) => s.to_string(),
+            Op::CpuQuota(us) if v2 => format!("{us} 100000"),
+            Op::CpuQuota(us) => us.to_string(),
+            Op::AddProc(pid) => pid.to_string(),
+        }
+    }
+}
+
+/// cgroups-rs reports errors as its own type with the `io::Error` as the source.
+fn crate_error(e: cgroups_rs::error::Error) -> io::Error {
+    use std::error::Error as _;
+    match e.source().and_then(|s| s.downcast_ref::<io::Error>()) {
+        Some(io) => io::Error::new(io.kind(), io.to_string()),
+        None => io::Error::other(e.to_string()),
+    }
+}
+
 /// The answer of one attempt at the caller's lock.
 pub(crate) enum TryLock {
     /// Held until the value is dropped (`None` for a double without a real lock).
@@ -172,6 +243,8 @@ pub(crate) trait CgroupFs {
     fn read(&mut self, p: &Path) -> io::Result<String>;
     /// Exactly one write(2) of `data` to an existing file; returns the bytes written.
     fn write_once(&mut self, p: &Path, data: &[u8]) -> io::Result<usize>;
+    /// Writes a limit or moves a process into the group `dir`.
+    fn apply(&mut self, dir: &Path, version: Version, op: Op) -> io::Result<()>;
     /// Names of the subdirectories.
     fn subdirs(&mut self, p: &Path) -> io::Result<Vec<String>>;
     /// One non-blocking attempt at the exclusive placement lock of caller `uid`.
@@ -210,6 +283,26 @@ impl CgroupFs for RealFs {
         // kernfs treats each write(2) as one complete value (spec §7.2-1): a single write with
         // the newline included, never `write_all`, which could split it.
         File::options().write(true).open(p)?.write(data)
+    }
+    fn apply(&mut self, dir: &Path, version: Version, op: Op) -> io::Result<()> {
+        // Each controller object is rooted at the job's own directory: it writes the files
+        // there and nowhere else.
+        let (d, v2) = (dir.to_path_buf(), version == Version::V2);
+        let max = |n: Option<u64>| n.map_or(MaxValue::Max, |n| MaxValue::Value(n as i64));
+        match op {
+            Op::MemoryMax(b) => MemController::new(d, v2).set_limit(b),
+            Op::SwapMax(b) => MemController::new(d, v2).set_memswap_limit(b),
+            Op::PidsMax(n) => PidController::new(d, v2).set_pid_max(max(n)),
+            Op::CpuShares(s) => CpuController::new(d, v2).set_shares(s),
+            Op::CpuQuota(us) if v2 => {
+                CpuController::new(d, v2).set_cfs_quota_and_period(Some(us as i64), Some(100_000))
+            }
+            Op::CpuQuota(us) => CpuController::new(d, v2).set_cfs_quota(us as i64),
+            Op::AddProc(pid) => {
+                PidController::new(d, v2).add_task_by_tgid(&CgroupPid::from(u64::from(pid)))
+            }
+        }
+        .map_err(crate_error)
     }
     fn subdirs(&mut self, p: &Path) -> io::Result<Vec<String>> {
         let mut out = Vec::new();
@@ -507,26 +600,18 @@ impl Expect<'_> {
     }
 }
 
-fn write_verified(
+/// Applies `op` in `dir` and checks that its file reads back as `expect`.
+fn set_verified(
     fs: &mut dyn CgroupFs,
     dir: &Path,
-    file: &str,
-    value: &str,
+    version: Version,
+    op: Op,
     expect: Expect<'_>,
 ) -> Result<(), String> {
-    let path = dir.join(file);
-    let line = format!("{value}\n");
-    match fs.write_once(&path, line.as_bytes()) {
-        Ok(n) if n == line.len() => {}
-        Ok(n) => {
-            return Err(format!(
-                "short write to {}: {n} of {} bytes",
-                path.display(),
-                line.len()
-            ))
-        }
-        Err(e) => return Err(format!("cannot write {value:?} to {}: {e}", path.display())),
-    }
+    let path = dir.join(op.file(version));
+    let text = op.text(version);
+    fs.apply(dir, version, op)
+        .map_err(|e| format!("cannot write {text:?} to {}: {e}", path.display()))?;
     let back = fs
         .read(&path)
         .map_err(|e| format!("cannot read back {}: {e}", path.display()))?;
@@ -535,26 +620,26 @@ fn write_verified(
         Ok(())
     } else {
         Err(format!(
-            "{} reads back {back:?} after writing {value:?}",
+            "{} reads back {back:?} after writing {text:?}",
             path.display()
         ))
     }
 }
 
-/// Writes `value` only when the file does not already read as `expect` (the per-caller
-/// parent keeps its limits from one run to the next, so usually nothing is written).
+/// Applies `op` only when its file does not already read as `expect` (the per-caller parent
+/// keeps its limits from one run to the next, so usually nothing is written).
 fn ensure_value(
     fs: &mut dyn CgroupFs,
     dir: &Path,
-    file: &str,
-    value: &str,
+    version: Version,
+    op: Op,
     expect: Expect<'_>,
 ) -> Result<(), String> {
-    let current = fs.read(&dir.join(file)).unwrap_or_default();
+    let current = fs.read(&dir.join(op.file(version))).unwrap_or_default();
     if expect.matches(current.trim()) {
         return Ok(());
     }
-    write_verified(fs, dir, file, value, expect)
+    set_verified(fs, dir, version, op, expect)
 }
 
 /// Brings the per-caller parent's aggregate limits in line with the configuration
@@ -567,32 +652,21 @@ fn apply_caller_limits(
     limits: &CallerLimits,
 ) -> Result<(), String> {
     if ctls.contains(&Ctl::Memory) {
-        let file = match version {
-            Version::V1 => "memory.limit_in_bytes",
-            Version::V2 => "memory.max",
-        };
         match limits.memory_max {
-            Some(bytes) => ensure_value(
+            Some(b) => ensure_value(
                 fs,
                 dir,
-                file,
-                &bytes.to_string(),
-                Expect::BytesRoundedDown(bytes),
+                version,
+                Op::MemoryMax(b as i64),
+                Expect::BytesRoundedDown(b),
             )?,
-            None => {
-                let v = if version == Version::V1 { "-1" } else { "max" };
-                ensure_value(fs, dir, file, v, Expect::Unlimited)?
-            }
+            None => ensure_value(fs, dir, version, Op::MemoryMax(-1), Expect::Unlimited)?,
         }
     }
     if ctls.contains(&Ctl::Pids) {
-        match limits.pids_max {
-            Some(n) => {
-                let v = n.to_string();
-                ensure_value(fs, dir, "pids.max", &v, Expect::Same(&v))?
-            }
-            None => ensure_value(fs, dir, "pids.max", "max", Expect::Same("max"))?,
-        }
+        let op = Op::PidsMax(limits.pids_max);
+        let want = op.text(version);
+        ensure_value(fs, dir, version, op, Expect::Same(&want))?;
     }
     Ok(())
 }
@@ -605,66 +679,55 @@ fn apply_limits(
     ctl: Ctl,
     limits: &Limits,
 ) -> Result<(), String> {
-    match (version, ctl) {
-        (_, Ctl::Memory) => {
+    let exact = |fs: &mut dyn CgroupFs, op: Op| {
+        let want = op.text(version);
+        set_verified(fs, dir, version, op, Expect::Same(&want))
+    };
+    match ctl {
+        Ctl::Memory => {
             let Some(bytes) = limits.memory_max else {
                 return Ok(());
             };
-            let value = bytes.to_string();
-            let (limit, swap, swap_value) = match version {
-                // memsw is memory+swap, so the same value allows no swap on top.
-                Version::V1 => (
-                    "memory.limit_in_bytes",
-                    "memory.memsw.limit_in_bytes",
-                    value.as_str(),
-                ),
-                Version::V2 => ("memory.max", "memory.swap.max", "0"),
+            let rounded = Expect::BytesRoundedDown(bytes);
+            set_verified(fs, dir, version, Op::MemoryMax(bytes as i64), rounded)?;
+            // v1 memsw is memory+swap, so the same value allows no swap on top; v2 limits swap
+            // alone. Swap accounting may be compiled out or disabled: then there is no file
+            // and no swap to limit through it.
+            let (swap, expect) = match version {
+                Version::V1 => (Op::SwapMax(bytes as i64), rounded),
+                Version::V2 => (Op::SwapMax(0), Expect::Same("0")),
             };
-            write_verified(fs, dir, limit, &value, Expect::BytesRoundedDown(bytes))?;
-            // Swap accounting may be compiled out or disabled; then there is no file and no
-            // swap to limit through it.
-            if fs.exists(&dir.join(swap)) {
-                let expect = match version {
-                    Version::V1 => Expect::BytesRoundedDown(bytes),
-                    Version::V2 => Expect::Same("0"),
-                };
-                write_verified(fs, dir, swap, swap_value, expect)?;
+            if fs.exists(&dir.join(swap.file(version))) {
+                set_verified(fs, dir, version, swap, expect)?;
             }
             Ok(())
         }
-        (_, Ctl::Pids) => match limits.pids_max {
-            Some(n) => {
-                let v = n.to_string();
-                write_verified(fs, dir, "pids.max", &v, Expect::Same(&v))
-            }
+        Ctl::Pids => match limits.pids_max {
+            Some(n) => exact(fs, Op::PidsMax(Some(n))),
             None => Ok(()),
         },
-        (Version::V1, Ctl::Cpu) => {
+        Ctl::Cpu => {
             if let Some(w) = limits.cpu_weight {
                 // v1 shares: 1024 is the default as 100 is the default v2 weight; the kernel's
                 // minimum is 2.
-                let v = (u64::from(w) * 1024 / 100).max(2).to_string();
-                write_verified(fs, dir, "cpu.shares", &v, Expect::Same(&v))?;
+                let v = match version {
+                    Version::V1 => (u64::from(w) * 1024 / 100).max(2),
+                    Version::V2 => u64::from(w),
+                };
+                exact(fs, Op::CpuShares(v))?;
             }
             if let Some(pct) = limits.cpu_quota_percent {
-                let period = fs
-                    .read(&dir.join("cpu.cfs_period_us"))
-                    .ok()
-                    .and_then(|p| p.trim().parse::<u64>().ok())
-                    .ok_or_else(|| format!("cannot read {}/cpu.cfs_period_us", dir.display()))?;
-                let v = (u64::from(pct) * period / 100).max(1000).to_string();
-                write_verified(fs, dir, "cpu.cfs_quota_us", &v, Expect::Same(&v))?;
-            }
-            Ok(())
-        }
-        (Version::V2, Ctl::Cpu) => {
-            if let Some(w) = limits.cpu_weight {
-                let v = w.to_string();
-                write_verified(fs, dir, "cpu.weight", &v, Expect::Same(&v))?;
-            }
-            if let Some(pct) = limits.cpu_quota_percent {
-                let v = format!("{} 100000", (u64::from(pct) * 1000).max(1000));
-                write_verified(fs, dir, "cpu.max", &v, Expect::Same(&v))?;
+                let period = match version {
+                    Version::V1 => fs
+                        .read(&dir.join("cpu.cfs_period_us"))
+                        .ok()
+                        .and_then(|p| p.trim().parse::<u64>().ok())
+                        .ok_or_else(|| {
+                            format!("cannot read {}/cpu.cfs_period_us", dir.display())
+                        })?,
+                    Version::V2 => 100_000,
+                };
+                exact(fs, Op::CpuQuota((u64::from(pct) * period / 100).max(1000)))?;
             }
             Ok(())
         }
@@ -730,7 +793,7 @@ fn join_one(
         for &ctl in &p.ctls {
             apply_limits(fs, &job, p.hier.version, ctl, limits)?;
         }
-        write_verified_member(fs, &job, &pid.to_string())
+        join_verified(fs, &job, p.hier.version, pid)
     })();
     match joined {
         Ok(()) => Ok(job),
@@ -742,19 +805,21 @@ fn join_one(
     }
 }
 
-/// Moves the process in (one write of `<pid>\n` to `cgroup.procs`) and checks it is listed.
-fn write_verified_member(fs: &mut dyn CgroupFs, job: &Path, pid: &str) -> Result<(), String> {
+/// Moves the process in and checks that it is listed in `cgroup.procs`.
+fn join_verified(
+    fs: &mut dyn CgroupFs,
+    job: &Path,
+    version: Version,
+    pid: u32,
+) -> Result<(), String> {
     let procs = job.join("cgroup.procs");
-    let line = format!("{pid}\n");
-    match fs.write_once(&procs, line.as_bytes()) {
-        Ok(n) if n == line.len() => {}
-        Ok(_) => return Err(format!("short write to {}", procs.display())),
-        Err(e) => return Err(format!("cannot move to {}: {e}", job.display())),
-    }
+    fs.apply(job, version, Op::AddProc(pid))
+        .map_err(|e| format!("cannot move to {}: {e}", job.display()))?;
     let members = fs
         .read(&procs)
         .map_err(|e| format!("cannot read {}: {e}", procs.display()))?;
-    if members.split_whitespace().any(|m| m == pid) {
+    let me = pid.to_string();
+    if members.split_whitespace().any(|m| m == me) {
         Ok(())
     } else {
         Err(format!(

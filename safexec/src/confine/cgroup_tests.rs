@@ -52,6 +52,60 @@ impl FakeFs {
             recorded: 0,
         }
     }
+    /// The kernel's side of a write of `text` (one value, newline optional) to `p`.
+    fn store(&mut self, p: &Path, text: &str) -> io::Result<()> {
+        self.writes.push(format!("{}\t{text}", p.display()));
+        if self.fail_write.is_some_and(|f| p.ends_with(f)) {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        if !self.files.contains_key(p) {
+            return Err(io::ErrorKind::NotFound.into());
+        }
+        let value = text.trim_end().to_string();
+        let name = p.file_name().unwrap().to_str().unwrap();
+        let dir = p.parent().unwrap().to_path_buf();
+        let stored = match name {
+            "cgroup.subtree_control" => {
+                let ctl = value.strip_prefix('+').unwrap();
+                let avail = words(self.files.get(&dir.join("cgroup.controllers")).unwrap());
+                if !avail.contains(ctl) {
+                    return Err(io::Error::from_raw_os_error(libc::ENOENT));
+                }
+                let mut on = words(&self.files[p]);
+                on.insert(ctl.to_string());
+                on.into_iter().collect::<Vec<_>>().join(" ")
+            }
+            "cgroup.procs" => {
+                for procs in self
+                    .files
+                    .iter_mut()
+                    .filter(|(k, _)| k.ends_with("cgroup.procs"))
+                {
+                    *procs.1 = procs
+                        .1
+                        .lines()
+                        .filter(|l| *l != value)
+                        .map(|l| format!("{l}\n"))
+                        .collect();
+                }
+                let cur = self.files.get(p).cloned().unwrap_or_default();
+                if let Some(ev) = self.files.get_mut(&dir.join("cgroup.events")) {
+                    *ev = "populated 1\nfrozen 0\n".into();
+                }
+                format!("{cur}{value}")
+            }
+            "memory.max" | "memory.limit_in_bytes" | "memory.memsw.limit_in_bytes" => {
+                match value.as_str() {
+                    "max" => value,
+                    "-1" => "9223372036854771712".to_string(),
+                    v => (v.parse::<u64>().unwrap() / 4096 * 4096).to_string(),
+                }
+            }
+            _ => value,
+        };
+        self.files.insert(p.to_path_buf(), format!("{stored}\n"));
+        Ok(())
+    }
     fn file(&self, p: &str) -> &str {
         self.files
             .get(Path::new(p))
@@ -139,61 +193,17 @@ impl CgroupFs for FakeFs {
     }
     fn write_once(&mut self, p: &Path, data: &[u8]) -> io::Result<usize> {
         let text = std::str::from_utf8(data).unwrap().to_string();
-        self.writes.push(format!("{}\t{text}", p.display()));
-        if self.fail_write.is_some_and(|f| p.ends_with(f)) {
-            return Err(io::Error::from_raw_os_error(libc::EINVAL));
-        }
-        if !self.files.contains_key(p) {
-            return Err(io::ErrorKind::NotFound.into());
-        }
         assert!(
             text.ends_with('\n'),
-            "every cgroup write carries its newline"
+            "every cgroup write of our own carries its newline"
         );
-        let value = text.trim_end().to_string();
-        let name = p.file_name().unwrap().to_str().unwrap();
-        let dir = p.parent().unwrap().to_path_buf();
-        let stored = match name {
-            "cgroup.subtree_control" => {
-                let ctl = value.strip_prefix('+').unwrap();
-                let avail = words(self.files.get(&dir.join("cgroup.controllers")).unwrap());
-                if !avail.contains(ctl) {
-                    return Err(io::Error::from_raw_os_error(libc::ENOENT));
-                }
-                let mut on = words(&self.files[p]);
-                on.insert(ctl.to_string());
-                on.into_iter().collect::<Vec<_>>().join(" ")
-            }
-            "cgroup.procs" => {
-                for procs in self
-                    .files
-                    .iter_mut()
-                    .filter(|(k, _)| k.ends_with("cgroup.procs"))
-                {
-                    *procs.1 = procs
-                        .1
-                        .lines()
-                        .filter(|l| *l != value)
-                        .map(|l| format!("{l}\n"))
-                        .collect();
-                }
-                let cur = self.files.get(p).cloned().unwrap_or_default();
-                if let Some(ev) = self.files.get_mut(&dir.join("cgroup.events")) {
-                    *ev = "populated 1\nfrozen 0\n".into();
-                }
-                format!("{cur}{value}")
-            }
-            "memory.max" | "memory.limit_in_bytes" | "memory.memsw.limit_in_bytes" => {
-                match value.as_str() {
-                    "max" => value,
-                    "-1" => "9223372036854771712".to_string(),
-                    v => (v.parse::<u64>().unwrap() / 4096 * 4096).to_string(),
-                }
-            }
-            _ => value,
-        };
-        self.files.insert(p.to_path_buf(), format!("{stored}\n"));
+        self.store(p, &text)?;
         Ok(data.len())
+    }
+    fn apply(&mut self, dir: &Path, version: Version, op: Op) -> io::Result<()> {
+        assert_eq!(version, self.version);
+        // What cgroups-rs writes: the bare value, one write.
+        self.store(&dir.join(op.file(version)), &op.text(version))
     }
     fn subdirs(&mut self, p: &Path) -> io::Result<Vec<String>> {
         Ok(self
@@ -402,6 +412,9 @@ fn readback_mismatch_is_an_error() {
         fn write_once(&mut self, _: &Path, d: &[u8]) -> io::Result<usize> {
             Ok(d.len())
         }
+        fn apply(&mut self, _: &Path, _: Version, _: Op) -> io::Result<()> {
+            Ok(())
+        }
         fn subdirs(&mut self, p: &Path) -> io::Result<Vec<String>> {
             self.0.subdirs(p)
         }
@@ -415,11 +428,11 @@ fn readback_mismatch_is_an_error() {
             self.0.recorded_jobs(uid, own)
         }
     }
-    let e = write_verified(
+    let e = set_verified(
         &mut Stuck(&mut fs),
         Path::new("/cg/x"),
-        "cpu.shares",
-        "512",
+        Version::V1,
+        Op::CpuShares(512),
         Expect::Same("512"),
     )
     .unwrap_err();
