@@ -146,7 +146,7 @@ fn prober(path: std::path::PathBuf, stop: Arc<AtomicBool>) -> (f64, bool) {
 
 #[test]
 fn spinupwp_http_socket_clients_and_cold_windows() {
-    let stack = Stack::start();
+    let mut stack = Stack::start();
     let site = stack.site_user();
     let other = ensure_user("e2epurgeb");
     let dir = service::root_dir("clients");
@@ -293,6 +293,28 @@ fn spinupwp_http_socket_clients_and_cold_windows() {
         ),
         "412"
     );
+    // ngx_cache_purge's wildcard: a prefix, then everything of the Host's site.
+    let (pa, pb) = (path_of(&urls[4]), path_of(&urls[5]));
+    warm(&pa);
+    warm(&pb);
+    let prefix = &pa[..pa.len().min(3)];
+    assert_eq!(code("GET", format!("http://{addr}/purge{prefix}*")), "200");
+    assert_eq!(
+        service::get(&addr, host, &pa, &[]).1,
+        "MISS",
+        "prefix {prefix} purged {pa}"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!stack.cache_files().is_empty());
+    assert_eq!(code("GET", format!("http://{addr}/purge/*")), "200");
+    assert!(
+        stack.cache_files().is_empty(),
+        "/purge/* emptied the site's cache"
+    );
+    assert!(
+        service::cache_path(&other_root, &other_keys[0]).exists(),
+        "and only that site's"
+    );
 
     // --- The Unix socket from two site users: each purges only its own site.
     let p2 = path_of(&urls[3]);
@@ -307,6 +329,8 @@ fn spinupwp_http_socket_clients_and_cold_windows() {
     );
     assert_eq!(a[0]["ok"], false, "{a:?}");
     assert!(service::cache_path(&other_root, &other_keys[0]).exists());
+    let p3 = path_of(&urls[7]);
+    warm(&p3);
     // One request per connection: requests of one connection run concurrently, so a Purge
     // All sent with them could absorb the others.
     let a: Vec<Value> = [
@@ -331,7 +355,7 @@ fn spinupwp_http_socket_clients_and_cold_windows() {
         "{a:?}"
     );
     assert!(
-        !stack.cache_files().is_empty(),
+        service::cache_path(&cache, &format!("httpGET{host}{p3}")).exists(),
         "the other user's Purge All left site A alone"
     );
 
@@ -371,6 +395,32 @@ fn spinupwp_http_socket_clients_and_cold_windows() {
     );
     drop(flood);
     drop(slow);
+
+    // --- Vary: every variant of a URL goes (the page answers with `Vary: Accept-Encoding`).
+    stack.set("vary", true);
+    let pv = path_of(&urls[6]);
+    for ae in ["gzip, deflate, br, zstd", "identity", "gzip"] {
+        service::get(&addr, host, &pv, &[("Accept-Encoding", ae)]);
+    }
+    let keyed: Vec<_> = stack
+        .cache_files()
+        .into_iter()
+        .filter(|f| {
+            fs::read(f)
+                .map(|b| String::from_utf8_lossy(&b).contains(&format!("KEY: httpGET{host}{pv}\n")))
+                .unwrap_or(false)
+        })
+        .collect();
+    assert!(keyed.len() >= 2, "variants stored: {keyed:?}");
+    let a = svc.ask_as(
+        &site,
+        &[req(
+            json!({"op": "purge", "urls": [format!("{base}{pv}")], "rewarm": false}),
+        )],
+    );
+    assert_eq!(a[0]["results"][0]["files"], keyed.len(), "{a:?}");
+    assert!(keyed.iter().all(|f| !f.exists()), "every variant purged");
+    stack.set("vary", false);
 
     // --- Cold windows: purge only, purge + re-warm, refresh in place.
     let mut figures = Vec::new();
