@@ -130,6 +130,28 @@ fn class_1_url_list_is_opened_as_the_caller_and_handed_over_as_stdin() {
             out.assert_refused_without_running(&form);
             assert!(out.stderr_str().contains("as the caller"), "{out}");
         }
+        // Another tenant's job: a process running as nobody. Its environ is not the caller's
+        // to read, so it is not the job's either (its cmdline is, without hidepid).
+        let mut other = Command::new("setpriv")
+            .args([
+                &format!("--reuid={}", nobody.uid),
+                &format!("--regid={}", nobody.gid),
+                "--clear-groups",
+                "sleep",
+                "30",
+            ])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let target = format!("/proc/{}/environ", other.id());
+        let out = safexec()
+            .args(["cache-preload", "--url-list", &target, "https://127.0.0.1/"])
+            .as_user(test_user())
+            .in_namespace(&probe_as("cache-preload"))
+            .run();
+        out.assert_refused_without_running(&target);
+        let _ = other.kill();
+        let _ = other.wait();
         let out = safexec()
             .args(["cache-preload", "--url-list", &mine, "https://127.0.0.1/"])
             .as_user(test_user())
