@@ -11,6 +11,9 @@ use safexec_conf::{CacheRoot, Principal};
 use crate::detect::{Report, Site};
 use crate::error::{Error, Result};
 
+/// safexec refuses a configuration file larger than this (safexec-conf's bound).
+const MAX_CONF: usize = 64 * 1024;
+
 /// The comment that heads the lines `apply` appends.
 const HEADER: &str = "# cache_root lines written by cache-setup apply";
 
@@ -206,6 +209,13 @@ pub fn merge(old: &str, file: &Path, want: &[CacheRoot]) -> Result<String> {
     }
     let mut text = lines.join("\n");
     text.push('\n');
+    if text.len() > MAX_CONF {
+        return Err(Error::Msg(format!(
+            "the merged {} would be {} bytes, over the {MAX_CONF} safexec reads; nothing written",
+            file.display(),
+            text.len()
+        )));
+    }
     safexec_conf::parse(text.as_bytes()).map_err(|e| {
         Error::Msg(format!(
             "the merged {} would not parse (line {}: {}); nothing written",
@@ -215,6 +225,28 @@ pub fn merge(old: &str, file: &Path, want: &[CacheRoot]) -> Result<String> {
         ))
     })?;
     Ok(text)
+}
+
+/// Refuses a `--config` that names one of the nginx or PHP-FPM files just read: apply never
+/// writes those.
+pub fn refuse_foreign(file: &Path, r: &Report) -> Result<()> {
+    let target = fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
+    for f in r
+        .nginx_files
+        .iter()
+        .chain(&r.fpm_files)
+        .map(Path::new)
+        .chain(r.pools.iter().map(|p| p.pool.file.as_path()))
+    {
+        let f = fs::canonicalize(f).unwrap_or_else(|_| f.to_path_buf());
+        if f == target {
+            return Err(Error::Msg(format!(
+                "{} is one of nginx's or PHP-FPM's own files; apply writes only the safexec configuration (nothing written)",
+                file.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A unified diff of the change.

@@ -74,6 +74,7 @@ fn run(cli: Cli) -> Result<u8> {
         }
         Cmd::Apply(a) => {
             let r = detect::detect(&inputs(&a.sources))?;
+            apply::refuse_foreign(&a.config, &r)?;
             let (want, notes) = apply::desired(&r);
             let old = apply::read_current(&a.config)?;
             let old_text = old.clone().unwrap_or_default();

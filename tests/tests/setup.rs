@@ -526,6 +526,18 @@ fn malformed_configurations_fail_with_file_and_line_and_write_nothing() {
     run(cases[1].0, &cases[1].1, cases[1].2);
     fs::write(d.join("sites/a.conf"), a).unwrap();
 
+    // apply never writes nginx's or PHP-FPM's own files.
+    let fpm_conf = host.path("php-fpm.conf");
+    let before = fs::read(&fpm_conf).unwrap();
+    let out = cs("apply", &host.sources(), &["--config", &fpm_conf]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        text(&out.stderr).contains("one of nginx's or PHP-FPM's own files"),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(fs::read(&fpm_conf).unwrap(), before);
+
     // A pool file PHP-FPM's include names but this user cannot read: run as an unprivileged
     // user, the error names the include line and the file.
     let pool = d.join("pool.d/b.conf");
