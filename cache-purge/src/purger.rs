@@ -525,7 +525,7 @@ impl Purger {
         let mut files = 0u64;
         let mut failed = Vec::new();
         tree.for_each_leaf(&mut problems, &mut |dir| {
-            let names = match tree.entry_names(dir) {
+            let names = match tree.entry_names_unsorted(dir) {
                 Ok(n) => n,
                 Err(r) => {
                     found_problems.push(r);

@@ -573,18 +573,25 @@ impl Tree {
     /// The cache-file names of a leaf directory that belong there under `levels=` (a name whose
     /// last characters do not match its directories is not where nginx puts it).
     pub fn entry_names(&self, dir: &DirHandle) -> Result<Vec<String>, Reason> {
+        let mut out = self.entry_names_unsorted(dir)?;
+        out.sort();
+        Ok(out)
+    }
+
+    /// [`Tree::entry_names`] in directory order (purge-all: unlinking in the order the
+    /// directory lists its entries is what `rm -rf` does, and the cheapest for the filesystem).
+    pub fn entry_names_unsorted(&self, dir: &DirHandle) -> Result<Vec<String>, Reason> {
         let want: Vec<&str> = if dir.rel.is_empty() {
             Vec::new()
         } else {
             dir.rel.split('/').collect()
         };
-        let mut out: Vec<String> = self
+        let out: Vec<String> = self
             .list(dir)?
             .into_iter()
             .filter(|(n, _)| is_cache_file_name(n.as_bytes()) && self.levels.dirs(n) == want)
             .map(|(n, _)| n)
             .collect();
-        out.sort();
         Ok(out)
     }
 }
