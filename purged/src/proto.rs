@@ -91,12 +91,12 @@ impl Ctx {
 }
 
 /// Serves one connection until EOF, an oversized line, a timeout or a write error.
-pub async fn serve<S>(stream: S, prefix: Vec<u8>, caller: Caller, ctx: Arc<Ctx>)
+pub async fn serve<S>(stream: S, caller: Caller, ctx: Arc<Ctx>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (rd, mut wr) = tokio::io::split(stream);
-    let mut rd = BufReader::new(prefix.chain(rd));
+    let mut rd = BufReader::new(rd);
     let (tx, mut rx) = mpsc::channel::<tokio::task::JoinHandle<Value>>(PIPELINE);
     let writer = tokio::spawn(async move {
         while let Some(h) = rx.recv().await {

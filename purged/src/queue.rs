@@ -22,7 +22,7 @@ use tokio::sync::{oneshot, Notify};
 
 use crate::engine::{PurgeBackend, Removed};
 use crate::preload::Preloads;
-use crate::sites::{Site, Sites, Target};
+use crate::sites::{Sites, Target};
 use crate::warm::{VariantResult, Warmer};
 
 /// What to do.
@@ -384,7 +384,7 @@ impl Queue {
     async fn run(&self, site_id: usize, op: &Op, warm: WarmMode) -> Outcome {
         let site = self.sites.all[site_id].clone();
         if let Op::Refresh(t) = op {
-            return self.refresh(&site, t).await;
+            return self.refresh(t).await;
         }
         let restart = if *op == Op::All {
             self.preloads.stop(site_id).await
@@ -418,7 +418,7 @@ impl Queue {
         }
     }
 
-    async fn refresh(&self, site: &Site, t: &Target) -> Outcome {
+    async fn refresh(&self, t: &Target) -> Outcome {
         let Some(w) = &self.warmer else {
             return Outcome {
                 result: Err("refresh needs the re-warm client (started with --no-warm)".into()),
@@ -426,7 +426,6 @@ impl Queue {
                 via_all: false,
             };
         };
-        let _ = site;
         let res = w.warm(&t.url(), true).await;
         let ok = res.iter().all(|r| r.status.is_some() && r.error.is_none());
         Outcome {
@@ -504,7 +503,7 @@ impl Queue {
 mod tests {
     use super::*;
     use crate::engine::Removed;
-    use crate::sites::Target;
+    use crate::sites::{Site, Target};
 
     /// Records the order of calls; each takes `delay`.
     struct Mock {

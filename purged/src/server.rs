@@ -141,7 +141,7 @@ impl Server {
         if first[0].is_ascii_uppercase() {
             crate::http::serve(stream, caller, self.ctx.clone()).await;
         } else {
-            crate::proto::serve(stream, Vec::new(), caller, self.ctx.clone()).await;
+            crate::proto::serve(stream, caller, self.ctx.clone()).await;
         }
     }
 
