@@ -368,6 +368,25 @@ fn conf_checks(r: &Report, conf: &Path, out: &mut Vec<Check>) {
             ));
             continue;
         };
+        // Every pool user of this cache must be allowed, or its PHP cannot purge.
+        let mut users: Vec<&str> = r
+            .sites
+            .iter()
+            .filter(|o| o.cache_path.as_deref() == Some(path))
+            .filter_map(|o| o.pool_user.as_deref())
+            .filter(|u| *u != r.worker_user)
+            .collect();
+        users.dedup();
+        for u in users {
+            if !root.allows(u, &crate::users::groups_of(u)) {
+                out.push(Check::trap(
+                    "safexec-conf-stale",
+                    path,
+                    format!("the cache_root line in {shown} does not allow {u}, the PHP-FPM user of this cache's site: its PHP cannot purge"),
+                    format!("run `cache-setup apply` (adds allow={u})"),
+                ));
+            }
+        }
         let key = s.location.key.template.as_deref().unwrap_or("");
         let levels = s.levels.as_deref().unwrap_or("");
         if root.key != key || root.levels != levels || root.owner != r.worker_user {

@@ -16,3 +16,18 @@ pub fn primary_group(user: &str) -> Option<String> {
         (f.len() >= 3 && f[2] == gid).then(|| f[0].to_string())
     })
 }
+
+/// The names of every group `user` belongs to: its primary group and the groups listing it.
+pub fn groups_of(user: &str) -> Vec<String> {
+    let mut out: Vec<String> = primary_group(user).into_iter().collect();
+    if let Ok(group) = fs::read_to_string("/etc/group") {
+        for l in group.lines() {
+            let f: Vec<&str> = l.split(':').collect();
+            if f.len() >= 4 && f[3].split(',').any(|m| m == user) && !out.iter().any(|g| g == f[0])
+            {
+                out.push(f[0].to_string());
+            }
+        }
+    }
+    out
+}

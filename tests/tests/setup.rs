@@ -345,6 +345,23 @@ fn apply_lets_each_site_user_purge_and_preload_its_own_cache_only() {
         "# kept by apply\nmemory_max = 256M\ncache_root = {cache}/b www-data allow=@setupadmins key=$scheme$request_method$host$request_uri levels=1:2\n"
     );
     fs::write(&conf, &admin).unwrap();
+    // doctor sees B's line out of date (key, levels, setupb not allowed) and A's missing.
+    let (_, traps) = doctor(&host.sources(), &["--config", &conf]);
+    let conf_traps: Vec<(&str, &str)> = traps
+        .iter()
+        .filter(|t| t.0.starts_with("safexec-conf"))
+        .map(|t| (t.0.as_str(), t.1.as_str()))
+        .collect();
+    let (ca, cb) = (format!("{cache}/a"), format!("{cache}/b"));
+    assert_eq!(
+        conf_traps,
+        [
+            ("safexec-conf-no-root", ca.as_str()),
+            ("safexec-conf-stale", cb.as_str()),
+            ("safexec-conf-stale", cb.as_str())
+        ],
+        "{traps:?}"
+    );
     let out = cs("apply", &host.sources(), &["--config", &conf]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let written = fs::read_to_string(&conf).unwrap();
