@@ -1,5 +1,7 @@
 //! Unit tests of the cgroup placement against an in-memory cgroupfs.
 
+use super::host::cgroup2_mount;
+use super::limits::{set_verified, Expect};
 use super::*;
 use std::collections::BTreeMap;
 
