@@ -22,7 +22,8 @@ use common::*;
 /// the calls the seccomp filter must deny. Arguments are scanned like the harness probe:
 /// `sleep/<secs>`, `pid-to/<path>` (last: the rest of the argument is the path; `-` is
 /// stdout, the one place a Landlock-confined job can write outside its job directory), `fork/`
-/// (fork a child that sleeps 60 s first; its pid follows ours in the pid file).
+/// (fork a child that sleeps 60 s first; its pid follows ours), `write-cwd/` (write a file in
+/// the cwd), `read/<path>` (last: read that file); results go to stdout as `key=ok|errnoN`.
 const CONFINE_PROBE: &str = r#"
 use std::io::Write;
 extern "C" {
@@ -59,6 +60,20 @@ fn main() {
             } else {
                 let _ = std::fs::write(&a[i + 6..], line);
             }
+        }
+        if let Some(i) = a.find("read/") {
+            let r = match std::fs::read(&a[i + 4..]) {
+                Ok(_) => "ok".to_string(),
+                Err(e) => format!("errno{}", e.raw_os_error().unwrap_or(0)),
+            };
+            println!("read={r}");
+        }
+        if a.contains("write-cwd/") {
+            let r = match std::fs::write("probe-out", b"x") {
+                Ok(()) => "ok".to_string(),
+                Err(e) => format!("errno{}", e.raw_os_error().unwrap_or(0)),
+            };
+            println!("write_cwd={r}");
         }
         if let Some(i) = a.find("sleep/") {
             let s: u64 = a[i + 6..].split('/').next().unwrap_or("0").parse().unwrap_or(0);
@@ -1153,4 +1168,38 @@ fn landlock_keeps_a_job_from_what_its_tool_does_not_need() {
     let out = under_landlock(&hash, &["bash", "-c", &connect]);
     assert_ne!(out.status, 0, "{out}");
     assert!(out.stderr_str().contains("Permission denied"), "{out}");
+}
+
+#[test]
+fn a_setuid_job_cannot_read_what_its_tool_does_not_need() {
+    // Issue 15, Landlock: the file is readable by nobody through its permissions, but it is
+    // outside what wget needs, so the job (nobody) cannot read it; its own job directory (the
+    // cwd) stays writable, and verbose output says what the ruleset allows.
+    without_config(|| {
+        let dir = scratch("ll-setuid");
+        let secret = dir.join("secret");
+        fs::write(&secret, "top secret\n").unwrap();
+        fs::set_permissions(&secret, fs::Permissions::from_mode(0o644)).unwrap();
+        let url = format!("http://127.0.0.1/write-cwd/read{}", secret.display());
+        let out = Invocation::new(setuid_safexec())
+            .args(["wget", &url])
+            .as_user(test_user())
+            .in_namespace(&probe_over_wget())
+            .run();
+        assert_eq!(out.status, 0, "{out}");
+        let s = out.stdout_str();
+        assert_eq!(value(&s, "read"), Some("errno13"), "{s}");
+        assert_eq!(value(&s, "write_cwd"), Some("ok"), "{s}");
+        let err = out.stderr_str();
+        let line = err
+            .lines()
+            .find(|l| l.starts_with("Info: landlock enforced (ABI "))
+            .unwrap_or_else(|| panic!("no landlock line: {err}"));
+        assert!(
+            line.contains("write /dev/null,/run/safexec-jobs/"),
+            "{line}"
+        );
+        assert!(line.contains("tcp connect 53,80,443;"), "{line}");
+        assert!(!line.contains(dir.to_str().unwrap()), "{line}");
+    });
 }
