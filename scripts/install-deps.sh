@@ -33,6 +33,15 @@ command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 # cache-purge: the e2e tests compare with the real ngx_cache_purge module; the benchmarks time rg.
 [ -e /usr/lib/nginx/modules/ngx_http_cache_purge_module.so ] || need+=(libnginx-mod-http-cache-purge)
 command -v rg >/dev/null 2>&1 || need+=(ripgrep)
+# The PHP client and the WordPress e2e tests: Debian's WordPress and a theme (it ships none), a
+# private MariaDB, PHP's mysqli, xml (sitemaps), mbstring, intl and curl extensions, and PHPUnit.
+[ -f /usr/share/wordpress/wp-load.php ] || need+=(wordpress)
+[ -d /usr/share/wordpress/wp-content/themes/twentytwentythree ] || need+=(wordpress-theme-twentytwentythree)
+command -v mariadbd >/dev/null 2>&1 || need+=(mariadb-server)
+for ext in mysqli:php-mysql xml:php-xml mbstring:php-mbstring intl:php-intl curl:php-curl; do
+    php -m 2>/dev/null | grep -qix "${ext%%:*}" || need+=("${ext#*:}")
+done
+command -v phpunit >/dev/null 2>&1 || need+=(phpunit)
 
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
@@ -43,7 +52,7 @@ if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq >/dev/null
     apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
     # The distribution's units must not hold the ports or the cache dirs the tests use.
-    for svc in nginx php8.2-fpm; do
+    for svc in nginx php8.2-fpm mariadb; do
         if command -v systemctl >/dev/null 2>&1; then systemctl stop "$svc" >/dev/null 2>&1 || true; fi
     done
     pkill -x nginx >/dev/null 2>&1 || true

@@ -24,14 +24,14 @@ final class CommandResult
     }
 
     /**
-     * The tool's one-line message: the first non-empty stderr line that is not an `Info:` or
+     * The tool's one-line message: the first non-empty stderr line that is not an `Info:`, `Summary:` or
      * `Warning:` note, else the first non-empty line of stderr, else of stdout.
      */
     public function message(): string
     {
         foreach (preg_split('/\r?\n/', $this->stderr) ?: [] as $line) {
             $line = trim($line);
-            if ($line !== '' && preg_match('/^(Info|Warning|Notice):/i', $line) !== 1) {
+            if ($line !== '' && preg_match('/^(Info|Warning|Notice|Summary):/i', $line) !== 1) {
                 return $line;
             }
         }

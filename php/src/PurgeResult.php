@@ -11,7 +11,7 @@ final class PurgeResult
 {
     /** @var string the URL or prefix, or "*" for the whole cache */
     public $target;
-    /** @var string the tool's status word, e.g. "purged" or "not_cached" */
+    /** @var string the tool's status word: "purged", "not_cached", "refreshed", "purged_all", ... */
     public $status;
     /** @var int cache files removed (every Vary variant counts) */
     public $removed;
@@ -36,7 +36,7 @@ final class PurgeResult
     public static function fromJson(array $o, string $fallbackTarget): self
     {
         $target = $fallbackTarget;
-        foreach (['url', 'target', 'prefix'] as $k) {
+        foreach (['url', 'request', 'target', 'prefix'] as $k) {
             if (isset($o[$k]) && is_string($o[$k]) && $o[$k] !== '') {
                 $target = $o[$k];
                 break;
@@ -50,7 +50,7 @@ final class PurgeResult
             }
         }
         $removed = 0;
-        foreach (['removed', 'files', 'deleted', 'purged'] as $k) {
+        foreach (['files', 'removed', 'deleted'] as $k) {
             if (!isset($o[$k])) {
                 continue;
             }
@@ -65,6 +65,9 @@ final class PurgeResult
         }
         if ($status === '') {
             $status = $removed > 0 ? 'purged' : 'not_cached';
+        }
+        if ($status === 'not_cached' && $removed > 0) {
+            $status = 'purged'; // prefix and all answers of the service carry counts only
         }
         return new self($target, $status, $removed, $o);
     }

@@ -14,12 +14,15 @@ use NppSecure\CacheClient\Exception\ToolFailedException;
  */
 final class PurgeServiceClient
 {
+    /** Where the systemd socket unit of cache-purged listens. */
+    public const DEFAULT_SOCKET = '/run/cache-purged/purged.sock';
+
     /** @var string */
     private $socketPath;
     /** @var float */
     private $timeout;
 
-    public function __construct(string $socketPath, float $timeout = 30.0)
+    public function __construct(string $socketPath = self::DEFAULT_SOCKET, float $timeout = 30.0)
     {
         $this->socketPath = $socketPath;
         $this->timeout = $timeout;

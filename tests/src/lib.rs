@@ -16,6 +16,7 @@ pub mod npp;
 pub mod purge;
 pub mod service;
 pub mod setup;
+pub mod wordpress;
 
 use std::collections::HashMap;
 use std::fs;
