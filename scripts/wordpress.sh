@@ -88,15 +88,16 @@ pick_port() {
 fail() { tail_logs; cmd_stop; die "$*"; }
 
 start_db() {
-    mkdir -p "$DIR/db/data" "$DIR/db/run"
+    # A private tmpdir too: concurrent bootstraps in one /tmp collide on temporary table names.
+    mkdir -p "$DIR/db/data" "$DIR/db/run" "$DIR/db/tmp"
     chown -R mysql:mysql "$DIR/db"
-    chmod 0700 "$DIR/db/data"
+    chmod 0700 "$DIR/db/data" "$DIR/db/tmp"
     chmod 0755 "$DIR/db" "$DIR/db/run"
-    mariadb-install-db --no-defaults --user=mysql --datadir="$DIR/db/data" \
+    mariadb-install-db --no-defaults --user=mysql --datadir="$DIR/db/data" --tmpdir="$DIR/db/tmp" \
         --auth-root-authentication-method=socket --skip-test-db >"$DIR/logs/db-install.log" 2>&1 ||
         fail "mariadb-install-db failed"
     # Durability is not the point of a throw-away test database; speed is.
-    setsid mariadbd --no-defaults --user=mysql --datadir="$DIR/db/data" \
+    setsid mariadbd --no-defaults --user=mysql --datadir="$DIR/db/data" --tmpdir="$DIR/db/tmp" \
         --socket="$DIR/db/run/mysqld.sock" --pid-file="$DIR/db/run/mysqld.pid" \
         --skip-networking --skip-name-resolve --skip-log-bin --log-error="$DIR/logs/mariadb.err" \
         --innodb-buffer-pool-size=64M --innodb-log-file-size=16M --innodb-flush-log-at-trx-commit=0 \
