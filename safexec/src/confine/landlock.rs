@@ -79,7 +79,7 @@ pub struct JobAccess<'a> {
     pub tool_path: &'a Path,
     /// Further files the job must read, e.g. the `LD_PRELOAD` shim.
     pub extra_read: Vec<&'a Path>,
-    /// TCP ports a fetch tool may connect to beyond [`FETCH_PORTS`] (see [`fetch_ports`]).
+    /// TCP ports a fetch tool may connect to beyond 53, 80 and 443 (see [`fetch_ports`]).
     pub tcp_ports: Vec<u16>,
 }
 

@@ -1,4 +1,4 @@
-//! Confinement of a job: capabilities, seccomp, cgroups and rlimits.
+//! Confinement of a job: capabilities, seccomp, cgroups, rlimits and Landlock.
 //!
 //! INTERFACE CONTRACT (called by the core's privilege-drop pipeline, in this order):
 //! 1. [`compile_seccomp`] as root, early: building the BPF program allocates, and nothing
