@@ -177,18 +177,20 @@ impl Service {
             .unwrap_or(0)
     }
 
-    /// Sends JSON lines over the Unix socket as root and returns the answers.
+    /// Sends JSON lines over the Unix socket as root and returns the answers. The service may
+    /// answer and close before everything was written (an oversized line): the answers that
+    /// came are returned.
     pub fn ask(&self, lines: &[String]) -> Vec<serde_json::Value> {
         let mut s = UnixStream::connect(&self.socket).expect("connect");
         s.set_read_timeout(Some(Duration::from_secs(30))).ok();
-        for l in lines {
-            s.write_all(l.as_bytes()).expect("write");
-            s.write_all(b"\n").expect("write");
-        }
+        let mut text = lines.join("\n");
+        text.push('\n');
+        let _ = s.write_all(text.as_bytes());
         s.shutdown(std::net::Shutdown::Write).ok();
         BufReader::new(s)
             .lines()
-            .map(|l| serde_json::from_str(&l.expect("read answer")).expect("answer is JSON"))
+            .map_while(Result::ok)
+            .map(|l| serde_json::from_str(&l).expect("answer is JSON"))
             .collect()
     }
 
