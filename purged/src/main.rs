@@ -259,6 +259,12 @@ fn run(o: Options, passed: Vec<activation::Passed>) -> Result<(), Error> {
     for n in notes {
         eprintln!("cache-purged: {n}");
     }
+    if sites.all.is_empty() && !o.config.exists() {
+        return Err(Error::Setup(format!(
+            "{}: no such file: nothing to serve",
+            o.config.display()
+        )));
+    }
     if sites.all.is_empty() {
         return Err(Error::Setup(format!(
             "{}: no cache_root line is owned by {me}: nothing to serve",
