@@ -72,6 +72,12 @@ pub struct Args {
     #[arg(long, conflicts_with_all = ["index_rebuild", "index_import"])]
     pub no_index: bool,
 
+    /// Use the key index as it is (no refresh before the lookup): faster single-URL purges when
+    /// something else refreshes it (a timer running --index-refresh); files stored since the last
+    /// refresh (new Vary variants, new hex-case forms) are then missed.
+    #[arg(long, conflicts_with_all = ["no_index", "index_refresh", "index_rebuild"])]
+    pub index_no_refresh: bool,
+
     /// Rebuild the key index from scratch (reads every entry's key).
     #[arg(long)]
     pub index_rebuild: bool,

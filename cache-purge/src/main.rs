@@ -59,6 +59,9 @@ fn run(args: &cli::Args) -> Result<u8, Error> {
         index,
         dry_run: args.dry_run,
     })?;
+    if args.index_no_refresh {
+        purger.skip_index_refresh();
+    }
     if args.no_openat2 {
         purger.tree_mut().set_use_openat2(false);
     }

@@ -220,6 +220,15 @@ impl Purger {
         self.index_note.as_deref()
     }
 
+    /// Uses the index as it is, without the refresh that otherwise precedes the first lookup.
+    /// For callers that refresh on their own schedule (a timer running `--index-refresh`, the
+    /// service after each batch): a single-URL purge then costs only its computed paths and one
+    /// index query, but files nginx stored since the last refresh (a new `Vary` variant, a new
+    /// mixed-case form) are not found until the next one.
+    pub fn skip_index_refresh(&mut self) {
+        self.refreshed = true;
+    }
+
     /// The opened tree (tests use it to force the `openat2`-less walk).
     pub fn tree_mut(&mut self) -> &mut Tree {
         &mut self.tree

@@ -699,7 +699,13 @@ fn index_refresh_import_and_interrupted_purge_all() {
     let o = f.run(&["--index-rebuild"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("1 entries added"), "{}", text(&o));
-    // A mixed-case form written after the rebuild is found by the refresh before the purge.
+    // With --index-no-refresh a file stored after the last refresh is not seen...
+    let late = f.put("httpsGETexample.com/a/%e6%B0%b4");
+    let o = f.run(&["--index-no-refresh", "https://example.com/a/%E6%B0%B4"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(late.exists(), "{}", text(&o));
+    fs::remove_file(&late).unwrap();
+    // ...by default, a mixed-case form written after the rebuild is found by the refresh.
     let mixed = f.put("httpsGETexample.com/a/%e6%B0%b4");
     let o = f.run(&["--json", "https://example.com/a/%E6%B0%B4"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
