@@ -1203,3 +1203,68 @@ fn a_setuid_job_cannot_read_what_its_tool_does_not_need() {
         assert!(!line.contains(dir.to_str().unwrap()), "{line}");
     });
 }
+
+#[test]
+fn without_landlock_in_the_kernel_the_job_runs_and_says_so_once() {
+    // A kernel without Landlock answers landlock_create_ruleset with ENOSYS; a seccomp filter
+    // in the child gives exactly that answer, then the job's ruleset is built and applied.
+    use seccompiler::{BpfProgram, SeccompAction, SeccompFilter};
+    let rules = [(libc::SYS_landlock_create_ruleset, vec![])]
+        .into_iter()
+        .collect();
+    let arch = if cfg!(target_arch = "aarch64") {
+        seccompiler::TargetArch::aarch64
+    } else {
+        seccompiler::TargetArch::x86_64
+    };
+    let filter: BpfProgram = SeccompFilter::new(
+        rules,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::ENOSYS as u32),
+        arch,
+    )
+    .unwrap()
+    .try_into()
+    .unwrap();
+    let dir = scratch("no-landlock");
+    let secret = dir.join("secret");
+    fs::write(&secret, "readable\n").unwrap();
+    let job = dir.join("job");
+    fs::create_dir(&job).unwrap();
+    let mut cmd = Command::new("cat");
+    cmd.arg(&secret).stdin(Stdio::null());
+    // SAFETY: runs in the forked child before exec; it only sets no_new_privs, installs the
+    // prepared filter and builds and applies the ruleset.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            seccompiler::apply_filter(&filter).map_err(std::io::Error::other)?;
+            let access = safexec::confine::JobAccess {
+                tool: safexec::policy::Tool::Sha256sum,
+                job_dir: Some(&job),
+                cache_root: None,
+                tool_path: Path::new("/usr/bin/cat"),
+                extra_read: vec![],
+                tcp_ports: vec![],
+            };
+            let ruleset =
+                safexec::confine::prepare_landlock(&access).map_err(std::io::Error::other)?;
+            let report =
+                safexec::confine::apply_landlock(ruleset).map_err(std::io::Error::other)?;
+            let _ = std::io::stderr().write_all(
+                format!("{}\n{}\n", report.enforced, report.lines.join("\n")).as_bytes(),
+            );
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "readable\n");
+    assert_eq!(
+        err,
+        "false\nlandlock is not available on this kernel; the job runs without it\n"
+    );
+}
