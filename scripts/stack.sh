@@ -19,7 +19,8 @@
 #                               mobile Chrome UA) and print "HIT n/N (p%)"; MISSES are listed
 #                               in DIR/logs/misses.txt
 #
-# Environment for `start`: STACK_RENDER_US (PHP render time, default 20000), STACK_WORKERS
+# Environment for `start`: STACK_RENDER_US (PHP render time, default 20000), STACK_CPU_US (CPU
+# time each page burns on top, like a real WordPress render; default 0), STACK_WORKERS
 # (PHP-FPM children, pm = static, default 8), STACK_SITE_USER (default nppsite).
 #
 # DIR/stack.env (shell syntax): BASE_URL PORT HOST CACHE_DIR CACHE_KEY CACHE_LEVELS CACHE_ZONE
@@ -139,6 +140,7 @@ http {
             fastcgi_param HTTP_HOST \$host:\$server_port;
             fastcgi_param SCRIPT_FILENAME $DIR/site/index.php;
             fastcgi_param NPP_RENDER_US $RENDER_US;
+            fastcgi_param NPP_CPU_US ${CPU_US:-0};
             fastcgi_param NPP_FLAGS_DIR $DIR/flags;
             fastcgi_pass unix:$DIR/run/php-fpm.sock;
             add_header X-FastCGI-Cache BYPASS;
@@ -151,6 +153,7 @@ http {
             fastcgi_param HTTP_HOST \$host:\$server_port;
             fastcgi_param SCRIPT_FILENAME $DIR/site/index.php;
             fastcgi_param NPP_RENDER_US $RENDER_US;
+            fastcgi_param NPP_CPU_US ${CPU_US:-0};
             fastcgi_param NPP_FLAGS_DIR $DIR/flags;
             fastcgi_pass unix:$DIR/run/php-fpm.sock;
 
@@ -229,7 +232,8 @@ cmd_start() {
     SITE_USER=${STACK_SITE_USER:-nppsite}
     WORKERS=${STACK_WORKERS:-8}
     RENDER_US=${STACK_RENDER_US:-20000}
-    case "$WORKERS$RENDER_US" in *[!0-9]*) die "STACK_WORKERS and STACK_RENDER_US must be numbers" ;; esac
+    CPU_US=${STACK_CPU_US:-0}
+    case "$WORKERS$RENDER_US$CPU_US" in *[!0-9]*) die "STACK_WORKERS, STACK_RENDER_US and STACK_CPU_US must be numbers" ;; esac
     [ "$SITE_USER" != "$NGINX_USER" ] || die "the site user must differ from nginx's user"
     ensure_site_user "$SITE_USER"
 
@@ -360,6 +364,7 @@ cmd_set() {
         ;;
     mobile-key)
         RENDER_US=$(sed -n 's/^ *fastcgi_param NPP_RENDER_US \([0-9]*\);/\1/p' "$DIR/nginx.conf" | head -n1)
+        CPU_US=$(sed -n 's/^ *fastcgi_param NPP_CPU_US \([0-9]*\);/\1/p' "$DIR/nginx.conf" | head -n1)
         write_nginx_conf "$val"
         nginx -t -q -c "$DIR/nginx.conf" -e "$DIR/logs/nginx-error.log" || die "new nginx config invalid"
         sed -i "s/^MOBILE_KEY=.*/MOBILE_KEY=$val/" "$DIR/stack.env"

@@ -154,11 +154,18 @@ pub struct WarmConfig {
 /// Default `--max-concurrency` (see the module docs for why 6).
 pub const DEFAULT_MAX_CONCURRENCY: usize = 6;
 
+/// Default cap on requests in flight while the responses are cache HITs: each costs nginx a
+/// file read and no PHP worker, so a warm cache is re-checked at the speed of nginx (a
+/// `--max-concurrency` given by the user caps both).
+pub const DEFAULT_MAX_CONCURRENCY_CACHED: usize = 16;
+
 /// Tuning of the adaptive concurrency controller (`pace::adaptive`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Pacing {
     /// Hard cap on requests in flight (`--max-concurrency`), at least 1.
     pub max_concurrency: usize,
+    /// Cap while most recent responses are cache HITs.
+    pub max_concurrency_cached: usize,
     /// Hard cap on requests started per second (`--max-rps`), if any.
     pub max_rps: Option<f64>,
     /// A round whose median latency exceeds this multiple of the baseline counts as growth.
@@ -168,16 +175,21 @@ pub struct Pacing {
     /// Growth below this is never congestion: for sub-millisecond cache HITs the ratio alone
     /// would react to scheduler jitter, and a few milliseconds harm no visitor.
     pub min_growth: Duration,
+    /// Idle cores kept for visitors when the site runs on this machine (`--cpu-reserve`);
+    /// `None` = one core, or half the machine below two cores; 0 = no CPU check.
+    pub cpu_reserve: Option<f64>,
 }
 
 impl Default for Pacing {
     fn default() -> Self {
         Pacing {
             max_concurrency: DEFAULT_MAX_CONCURRENCY,
+            max_concurrency_cached: DEFAULT_MAX_CONCURRENCY_CACHED,
             max_rps: None,
             latency_factor: 1.5,
             min_round: 4,
             min_growth: Duration::from_millis(3),
+            cpu_reserve: None,
         }
     }
 }

@@ -395,7 +395,15 @@ fn adaptive_never_exceeds_its_cap() {
             ..SiteOptions::default()
         },
     );
-    let o = run(&["--no-progress", "--max-concurrency", "3", &s.url()]);
+    // The CPU check is off: on a busy test machine it would rightly hold the limit lower.
+    let o = run(&[
+        "--no-progress",
+        "--max-concurrency",
+        "3",
+        "--cpu-reserve",
+        "0",
+        &s.url(),
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(s.state.max_seen_in_flight.load(Ordering::SeqCst) <= 3);
     assert!(

@@ -101,6 +101,12 @@ pub struct NativeArgs {
     #[arg(long, value_name = "N")]
     pub max_load: Option<f64>,
 
+    /// Idle cores to leave to visitors when the site runs on this machine: adaptive concurrency
+    /// grows only while that many stand idle (default 1, or half the cores below two; 0 turns
+    /// the check off).
+    #[arg(long, value_name = "CORES")]
+    pub cpu_reserve: Option<f64>,
+
     /// The cache-status header to read (default: X-FastCGI-Cache, X-Cache-Status, X-Proxy-Cache or X-Cache, detected).
     #[arg(long, value_name = "NAME")]
     pub cache_header: Option<String>,

@@ -91,6 +91,7 @@ fn into_config(a: NativeArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<Co
         fixed_concurrency: a.concurrency.is_some(),
         max_rps: a.max_rps,
         max_load: a.max_load,
+        cpu_reserve: a.cpu_reserve,
         connect_to: a.connect_to.clone(),
     })?;
     let concurrency = a.concurrency.unwrap_or(4);

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::config::{
     CacheIndex, ConnectTo, KeyTemplate, Levels, Pacing, VariantSet, WarmConfig, DEFAULT_KEY,
-    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_CONCURRENCY_CACHED,
 };
 use crate::Error;
 
@@ -36,6 +36,8 @@ pub struct WarmArgs {
     pub max_rps: Option<f64>,
     /// `--max-load`.
     pub max_load: Option<f64>,
+    /// `--cpu-reserve`.
+    pub cpu_reserve: Option<f64>,
     /// `--connect-to`, repeatable.
     pub connect_to: Vec<String>,
 }
@@ -69,7 +71,9 @@ pub(crate) fn warm_config(a: &WarmArgs) -> Result<WarmConfig, Error> {
     } else {
         let c = Pacing {
             max_concurrency: a.max_concurrency.unwrap_or(DEFAULT_MAX_CONCURRENCY),
+            max_concurrency_cached: a.max_concurrency.unwrap_or(DEFAULT_MAX_CONCURRENCY_CACHED),
             max_rps: a.max_rps,
+            cpu_reserve: a.cpu_reserve,
             ..Pacing::default()
         };
         c.validate().map_err(Error::usage)?;
@@ -78,6 +82,18 @@ pub(crate) fn warm_config(a: &WarmArgs) -> Result<WarmConfig, Error> {
         }
         Some(c)
     };
+    if let Some(r) = a.cpu_reserve {
+        if !(r.is_finite() && r >= 0.0) {
+            return Err(Error::usage(
+                "--cpu-reserve must be a number of cores, 0 or more",
+            ));
+        }
+        if a.fixed_concurrency {
+            return Err(Error::usage(
+                "--cpu-reserve works with adaptive concurrency; drop --concurrency",
+            ));
+        }
+    }
     if a.fixed_concurrency && a.max_rps.is_some() {
         return Err(Error::usage(
             "--max-rps works with adaptive concurrency; drop --concurrency",

@@ -219,8 +219,12 @@ impl Fetcher {
         let b = client_builder(cfg)
             // Adaptive concurrency may run up to its cap: keep that many connections alive.
             .pool_max_idle_per_host(
-                cfg.concurrency
-                    .max(cfg.warm.adaptive.as_ref().map_or(1, |a| a.max_concurrency)),
+                cfg.concurrency.max(
+                    cfg.warm
+                        .adaptive
+                        .as_ref()
+                        .map_or(1, |a| a.max_concurrency.max(a.max_concurrency_cached)),
+                ),
             );
         let client = with_proxies(b, cfg)?.build().map_err(Error::client)?;
         let mut headers = HeaderMap::new();

@@ -15,8 +15,15 @@
 //!   requests that were already in flight (as TCP does), and a `Retry-After` pauses new requests.
 //! * Hard caps: [`Config::max_concurrency`] and [`Config::max_rps`] (a token bucket with a burst
 //!   of one, so requests are evenly spaced).
+//! * CPU headroom (`pace::cpu`), when the site runs on this machine: the limit grows only while
+//!   at least one core (half the machine below two cores) stands idle for visitors, and drops
+//!   by one per quarter second while less than half of that is idle. A CPU-bound site fills the
+//!   cores long before its latency grows.
 //! * [`LoadGate`]: while the 1-minute load average is above `--max-load` and the site is on this
 //!   machine, no new request starts.
+//!
+//! While most recent responses are cache HITs the cap is [`Config::max_concurrency_cached`]
+//! (default 16): a HIT costs nginx a file read and keeps no PHP worker from a visitor.
 //!
 //! Default cap: [`DEFAULT_MAX_CONCURRENCY`] = 6, the number of parallel connections a browser
 //! opens to one host over HTTP/1.1. Any site already serves that much parallelism to a single
@@ -31,7 +38,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::Pacing as Config;
 #[cfg(test)]
-use crate::config::DEFAULT_MAX_CONCURRENCY;
+use crate::config::{DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_CONCURRENCY_CACHED};
 
 /// How one request ended, as the controller sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,6 +75,8 @@ pub enum Change {
     LatencyBackoff,
     /// 429/503/error: half as many.
     ThrottleBackoff,
+    /// The site's machine had less than half its reserve of idle cores: one fewer.
+    CpuBackoff,
 }
 
 /// The adaptive concurrency controller.
@@ -85,7 +94,15 @@ pub struct Controller {
     paused_until: Option<Instant>,
     peak: usize,
     history: Vec<(usize, Change)>,
+    /// Idle cores and the reserve to keep, from the last CPU reading of a local site.
+    cpu: Option<(f64, f64)>,
+    /// Whether each of the last [`RENDER_WINDOW`] responses needed a render (not from the
+    /// cache): the CPU reserve only binds while most of them did.
+    renders: VecDeque<bool>,
 }
+
+/// Responses over which the share of rendered (uncached) pages is taken.
+const RENDER_WINDOW: usize = 16;
 
 impl Controller {
     /// A controller at one request in flight.
@@ -99,6 +116,8 @@ impl Controller {
             recovering: 0,
             bucket,
             paused_until: None,
+            cpu: None,
+            renders: VecDeque::new(),
             peak: 1,
             history: Vec::new(),
         }
@@ -148,7 +167,34 @@ impl Controller {
                 self.backoff(self.limit / 2, Change::ThrottleBackoff);
             }
             Outcome::Error => self.backoff(self.limit / 2, Change::ThrottleBackoff),
-            Outcome::Ok { latency, cached } => self.on_latency(latency, cached),
+            Outcome::Ok { latency, cached } => {
+                self.renders.push_back(!cached);
+                if self.renders.len() > RENDER_WINDOW {
+                    self.renders.pop_front();
+                }
+                // Back to rendering after a run of HITs: at once under the lower cap.
+                self.limit = self.limit.min(self.cap());
+                self.on_latency(latency, cached)
+            }
+        }
+    }
+
+    /// Whether the CPU reserve applies: most recent responses were rendered by the site (a
+    /// HIT costs a file read, and visitors are not waiting behind PHP workers busy with ours).
+    fn cpu_bound_work(&self) -> bool {
+        let rendered = self.renders.iter().filter(|r| **r).count();
+        rendered * 2 >= self.renders.len()
+    }
+
+    /// The cap for the current mix: `max_concurrency` while the site renders, the higher
+    /// `max_concurrency_cached` while it mostly serves HITs.
+    fn cap(&self) -> usize {
+        if self.cpu_bound_work() {
+            self.cfg.max_concurrency
+        } else {
+            self.cfg
+                .max_concurrency_cached
+                .max(self.cfg.max_concurrency)
         }
     }
 
@@ -186,13 +232,32 @@ impl Controller {
         if grew {
             let cut = (self.limit / 4).max(1);
             self.backoff(self.limit.saturating_sub(cut), Change::LatencyBackoff);
-        } else if self.limit < self.cfg.max_concurrency {
+        } else if self.limit < self.cap()
+            && (!self.cpu_bound_work() || self.cpu.is_none_or(|(idle, reserve)| idle >= reserve))
+        {
             self.limit += 1;
             self.peak = self.peak.max(self.limit);
             self.since_change = 0;
             self.history.push((self.limit, Change::Increase));
         } else {
             self.since_change = 0;
+        }
+    }
+
+    /// Feeds a CPU reading of the machine the site runs on: `idle` cores over the last fraction
+    /// of a second, of which `reserve` are to be left to visitors. While most recent responses
+    /// were rendered by the site (not cache HITs): below the reserve the limit no longer grows,
+    /// below half of it one request in flight is given up per reading (the requests already
+    /// sent finish).
+    pub fn on_cpu(&mut self, idle: f64, reserve: f64) {
+        self.cpu = Some((idle, reserve));
+        if idle < reserve / 2.0 && self.limit > 1 && self.cpu_bound_work() {
+            self.limit -= 1;
+            self.since_change = 0;
+            for t in &mut self.tracks {
+                t.recent.clear();
+            }
+            self.history.push((self.limit, Change::CpuBackoff));
         }
     }
 
@@ -438,7 +503,7 @@ mod tests {
                 t,
             );
         }
-        assert_eq!(c.limit(), DEFAULT_MAX_CONCURRENCY);
+        assert_eq!(c.limit(), DEFAULT_MAX_CONCURRENCY_CACHED);
         assert!(c.history().iter().all(|(_, w)| *w == Change::Increase));
     }
 
@@ -462,6 +527,51 @@ mod tests {
         assert_eq!(c.limit(), DEFAULT_MAX_CONCURRENCY);
         assert_eq!(c.baseline(true), Some(Duration::from_micros(300)));
         assert_eq!(c.baseline(false), Some(ms(20)));
+    }
+
+    #[test]
+    fn cpu_headroom_caps_and_cuts() {
+        let mut c = Controller::new(Config::default(), Instant::now());
+        // Plenty of idle CPU: climbs as before.
+        c.on_cpu(1.8, 1.0);
+        drive(&mut c, 40, |_| 20);
+        let high = c.limit();
+        assert!(high >= 3, "{high}");
+        // Less than half a core idle: one fewer per reading, down to one.
+        c.on_cpu(0.3, 1.0);
+        assert_eq!(c.limit(), high - 1);
+        for _ in 0..10 {
+            c.on_cpu(0.3, 1.0);
+        }
+        assert_eq!(c.limit(), 1);
+        // Between half the reserve and the reserve: holds, flat latency or not.
+        c.on_cpu(0.7, 1.0);
+        drive(&mut c, 100, |_| 20);
+        assert_eq!(c.limit(), 1);
+        // The reserve is back: grows again.
+        c.on_cpu(1.2, 1.0);
+        drive(&mut c, 40, |_| 20);
+        assert!(c.limit() > 1);
+        assert!(c.history().iter().any(|(_, w)| *w == Change::CpuBackoff));
+        // Cache HITs cost the site a file read: a busy CPU does not hold them back.
+        let mut h = Controller::new(Config::default(), Instant::now());
+        let t = Instant::now();
+        for _ in 0..200 {
+            h.on_cpu(0.1, 1.0);
+            h.on_outcome(
+                Outcome::Ok {
+                    latency: Duration::from_micros(400),
+                    cached: true,
+                },
+                t,
+            );
+        }
+        assert_eq!(h.limit(), DEFAULT_MAX_CONCURRENCY_CACHED);
+        // Renders again: back under the rendering cap at once, then the CPU reserve applies.
+        for _ in 0..9 {
+            h.on_outcome(ok(20), t);
+        }
+        assert!(h.limit() <= DEFAULT_MAX_CONCURRENCY, "{}", h.limit());
     }
 
     #[test]

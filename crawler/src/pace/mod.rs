@@ -2,3 +2,4 @@
 //! load gate. Pure state machines fed with outcomes and instants.
 
 pub mod adaptive;
+pub mod cpu;

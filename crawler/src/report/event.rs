@@ -110,6 +110,9 @@ pub struct WarmSummary {
     /// The adaptive cap (text output only).
     #[serde(skip)]
     pub concurrency_cap: usize,
+    /// The adaptive cap for cache HITs (text output only).
+    #[serde(skip)]
+    pub concurrency_cap_cached: usize,
     /// `--variants` labels requested besides the crawl's own (text output only).
     #[serde(skip)]
     pub variants: Vec<String>,

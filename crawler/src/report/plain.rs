@@ -146,8 +146,13 @@ pub fn warm_lines(w: &WarmSummary) -> Vec<String> {
         lines.extend(n.lines(header));
     }
     if let Some(peak) = w.concurrency_peak {
+        let cached = if w.concurrency_cap_cached > w.concurrency_cap {
+            format!(", {} for cache HITs", w.concurrency_cap_cached)
+        } else {
+            String::new()
+        };
         lines.push(format!(
-            "concurrency: adaptive, peak {peak} in flight (cap {})",
+            "concurrency: adaptive, peak {peak} in flight (cap {}{cached})",
             w.concurrency_cap
         ));
     }

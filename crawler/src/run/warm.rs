@@ -18,6 +18,7 @@ use crate::inspect::connect_to::nodes_for;
 use crate::inspect::session::Session;
 use crate::inspect::vary::{self, variants, Variant};
 use crate::pace::adaptive::{self, Controller, LoadGate, Outcome};
+use crate::pace::cpu::{self, Headroom};
 use crate::report::event::WarmSummary;
 use crate::Error;
 
@@ -91,6 +92,8 @@ pub struct WarmRun {
     load_checked: Option<Instant>,
     load_paused: bool,
     local_site: Option<bool>,
+    /// CPU headroom readings, for an adaptive run on a site served by this machine.
+    cpu: Option<Headroom>,
     last_status: CacheStatus,
     /// A stored page whose response carried `Vary`, and the headers it names.
     vary_check: Option<(Url, Vec<String>)>,
@@ -138,6 +141,7 @@ impl WarmRun {
             load_checked: None,
             load_paused: false,
             local_site: None,
+            cpu: None,
             last_status: CacheStatus::Absent,
             vary_check: None,
             check_probe,
@@ -203,8 +207,29 @@ impl WarmRun {
     /// Resolves the site once so that [`WarmRun::load_paused`] knows whether the load it reads
     /// is the site's own (`--max-load` only applies to a site on this machine).
     pub async fn prepare_load_gate(&mut self, site: &Url) {
-        if self.cfg.max_load.is_some() && self.local_site.is_none() {
+        let adaptive = self.controller.is_some();
+        if (self.cfg.max_load.is_some() || adaptive) && self.local_site.is_none() {
             self.local_site = Some(site_is_local(site).await);
+        }
+        let wanted = self.cfg.adaptive.as_ref().and_then(|a| a.cpu_reserve);
+        if adaptive && self.local_site == Some(true) && wanted != Some(0.0) {
+            // The site's PHP workers share these cores with its visitors.
+            let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+            self.cpu = Some(Headroom::new(cpus));
+        }
+    }
+
+    /// Feeds the controller a CPU reading when one is due (local sites only).
+    fn sample_cpu(&mut self, now: Instant) {
+        let (Some(h), Some(c)) = (&mut self.cpu, &mut self.controller) else {
+            return;
+        };
+        if !h.due(now) {
+            return;
+        }
+        if let Some(idle) = cpu::read_proc_stat().and_then(|t| h.sample(now, t)) {
+            let wanted = self.cfg.adaptive.as_ref().and_then(|a| a.cpu_reserve);
+            c.on_cpu(idle, h.reserve(wanted));
         }
     }
 
@@ -245,6 +270,7 @@ impl WarmRun {
             self.vary_check = Some((resp.final_target.url.clone(), obs.vary));
         }
         let code = resp.status.as_u16();
+        self.sample_cpu(Instant::now());
         if let Some(c) = &mut self.controller {
             let now = Instant::now();
             if resp.tries > 1 || code == 429 || code == 503 {
@@ -464,6 +490,11 @@ impl WarmRun {
             inspect: self.session.summary(index_counts),
             concurrency_peak: self.controller.as_ref().map(Controller::peak),
             concurrency_cap: self.cfg.adaptive.as_ref().map_or(0, |a| a.max_concurrency),
+            concurrency_cap_cached: self
+                .cfg
+                .adaptive
+                .as_ref()
+                .map_or(0, |a| a.max_concurrency_cached),
             variants: self.variants.iter().map(|v| v.label.clone()).collect(),
             notes,
         }
