@@ -390,14 +390,25 @@ impl Purger {
             .map(|k| String::from_utf8_lossy(k).into_owned())
             .collect();
         let folds: HashSet<Vec<u8>> = keys.iter().map(|k| fold_triplets(k)).collect();
+        if self.index.is_some() {
+            self.refresh_index()?;
+        }
+        self.in_transaction(|p| p.purge_url_inner(&keys, &folds, &mut report))?;
+        Ok(report)
+    }
+
+    fn purge_url_inner(
+        &mut self,
+        keys: &[Vec<u8>],
+        folds: &HashSet<Vec<u8>>,
+        report: &mut Report,
+    ) -> Result<(), Error> {
         let mut done: HashSet<String> = HashSet::new();
         let mut varies = false;
-        for key in &keys {
+        for key in keys {
             let name = md5_hex(key);
             let dir = self.tree.levels().dirs(&name).join("/");
-            let exact = key.clone();
-            if let Some(vary) =
-                self.delete_if(&dir, &name, &|k| k == exact.as_slice(), &mut report, true)
+            if let Some(vary) = self.delete_if(&dir, &name, &|k| k == key.as_slice(), report, true)
             {
                 varies |= !vary.is_empty();
             }
@@ -406,23 +417,42 @@ impl Purger {
         let by_fold = |k: &[u8]| folds.contains(&fold_triplets(k));
         if self.index.is_some() {
             report.lookup = Lookup::Index;
-            self.refresh_index()?;
             let mut rows = Vec::new();
             if let Some(ix) = &self.index {
-                for key in &keys {
+                for key in keys {
                     rows.extend(ix.same_key(key)?);
                 }
             }
             for row in rows {
                 if done.insert(row.name.clone()) {
-                    self.delete_if(&row.dir, &row.name, &by_fold, &mut report, true);
+                    self.delete_if(&row.dir, &row.name, &by_fold, report, true);
                 }
             }
         } else if varies {
             report.lookup = Lookup::Scan;
-            self.scan(&mut report, &|k| by_fold(k), true)?;
+            self.scan(report, &|k| by_fold(k), true)?;
         }
-        Ok(report)
+        Ok(())
+    }
+
+    /// Runs `f` in one index transaction (one WAL commit for all its row updates, instead of
+    /// one per deleted file); without an index just runs it. The transaction is committed even
+    /// when `f` fails: its rows only record files already deleted.
+    fn in_transaction<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        if let Some(ix) = &self.index {
+            ix.begin()?;
+        }
+        let r = f(self);
+        if let Some(ix) = &self.index {
+            let c = ix.commit();
+            if r.is_ok() {
+                c?;
+            }
+        }
+        r
     }
 
     /// Purges every entry whose key starts with the key of `url` (for `GET` and `HEAD`), up to
@@ -444,31 +474,41 @@ impl Purger {
         if self.index.is_some() {
             report.lookup = Lookup::Index;
             self.refresh_index()?;
-            for p in &prefixes {
-                let mut after: Option<(Vec<u8>, String)> = None;
-                loop {
-                    let batch = match &self.index {
-                        Some(ix) => ix.prefix_batch(
-                            p,
-                            after.as_ref().map(|(f, n)| (f.as_slice(), n.as_str())),
-                            1024,
-                        )?,
-                        None => Vec::new(),
-                    };
-                    let Some((f, last)) = batch.last().cloned() else {
-                        break;
-                    };
-                    for (_, row) in batch {
-                        self.delete_if(&row.dir, &row.name, &matches, &mut report, false);
-                    }
-                    after = Some((f, last.name));
-                }
-            }
+            self.in_transaction(|this| this.prefix_from_index(&prefixes, &matches, &mut report))?;
         } else {
             report.lookup = Lookup::Scan;
             self.scan(&mut report, &matches, false)?;
         }
         Ok(report)
+    }
+
+    fn prefix_from_index(
+        &mut self,
+        prefixes: &[Vec<u8>],
+        matches: &dyn Fn(&[u8]) -> bool,
+        report: &mut Report,
+    ) -> Result<(), Error> {
+        for p in prefixes {
+            let mut after: Option<(Vec<u8>, String)> = None;
+            loop {
+                let batch = match &self.index {
+                    Some(ix) => ix.prefix_batch(
+                        p,
+                        after.as_ref().map(|(f, n)| (f.as_slice(), n.as_str())),
+                        1024,
+                    )?,
+                    None => Vec::new(),
+                };
+                let Some((f, last)) = batch.last().cloned() else {
+                    break;
+                };
+                for (_, row) in batch {
+                    self.delete_if(&row.dir, &row.name, matches, report, false);
+                }
+                after = Some((f, last.name));
+            }
+        }
+        Ok(())
     }
 
     /// Reads the key of every entry in the tree and deletes those that match.
