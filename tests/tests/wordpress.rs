@@ -148,30 +148,25 @@ fn affected_urls(wp: &WordPress, id: u64) -> (Vec<String>, String) {
     (urls, title)
 }
 
-#[test]
-fn post_update_refreshes_every_page_that_shows_it_and_visitors_never_miss() {
-    let wp = WordPress::start();
-    preload_and_check_every_url(&wp);
-    let newest = wp.rest_ok("GET", "wp/v2/posts?per_page=1&_fields=id", None);
-    let id = newest[0]["id"].as_u64().expect("a post id");
-    let (urls, old_title) = affected_urls(&wp, id);
-    assert!(urls.len() >= 5, "{urls:?}");
-    assert!(
-        urls.iter().any(|u| u.contains('%')),
-        "the newest post has a non-ASCII slug or term: {urls:?}"
-    );
-    for u in &urls {
-        let a = wp.get(u);
-        assert_eq!((a.status, a.cache.as_str()), (200, "HIT"), "{u} before");
-        assert!(a.body.contains(&old_title), "{u} shows {old_title:?}");
-    }
+/// What a visitor saw around one post update.
+struct Watch {
+    request: Duration,
+    plugin: String,
+    samples: usize,
+    during: usize,
+    misses: usize,
+    worst: Duration,
+}
 
-    let new_title = format!("Updated at {}", std::process::id());
+/// Updates post `id`'s title through the REST API (as the block editor saves) while a visitor
+/// polls `urls`; asserts that once the request returned every answer is a HIT with the new title,
+/// and measures the MISS answers and the worst MISS window (first non-HIT to the next HIT).
+fn update_and_watch(wp: &WordPress, id: u64, urls: &[String], new_title: &str) -> Watch {
     let port = wp.var("PORT").to_owned();
     let stop = Arc::new(AtomicBool::new(false));
     let t0 = Instant::now();
     let poller = {
-        let (stop, urls, needle) = (stop.clone(), urls.clone(), new_title.clone());
+        let (stop, urls, needle) = (stop.clone(), urls.to_vec(), new_title.to_owned());
         std::thread::spawn(move || {
             let mut samples = Vec::new();
             let mut i = 0;
@@ -198,19 +193,18 @@ fn post_update_refreshes_every_page_that_shows_it_and_visitors_never_miss() {
         Some(&format!("{{\"title\":\"{new_title}\"}}")),
     );
     let end = t0.elapsed();
-    assert_eq!(status, 200, "update: {head}\n{body}\n{}", wp.php_errors());
     std::thread::sleep(Duration::from_millis(1500));
     stop.store(true, Ordering::Relaxed);
     let samples = poller.join().expect("poller");
-
-    let refresh = head
+    assert_eq!(status, 200, "update: {head}\n{body}\n{}", wp.php_errors());
+    let plugin = head
         .lines()
         .find_map(|l| l.strip_prefix("X-Npp-Cache-Refresh: "))
         .unwrap_or("")
         .to_owned();
     assert!(
-        refresh.contains("\"urls\":") && !refresh.contains("error"),
-        "the plugin refreshed nothing: {refresh:?}\n{}",
+        plugin.contains("\"urls\":") && !plugin.contains("error"),
+        "the plugin refreshed nothing: {plugin:?}\n{}",
         wp.php_errors()
     );
 
@@ -228,7 +222,7 @@ fn post_update_refreshes_every_page_that_shows_it_and_visitors_never_miss() {
         .collect();
     assert!(
         stale.is_empty(),
-        "after the update returned: {:?}",
+        "after the update returned ({plugin}): {:?}",
         &stale[..stale.len().min(10)]
     );
     for (i, u) in urls.iter().enumerate() {
@@ -237,8 +231,6 @@ fn post_update_refreshes_every_page_that_shows_it_and_visitors_never_miss() {
             "{u} never polled after the update"
         );
     }
-
-    // The MISS window: per URL, from the first non-HIT answer to the next HIT.
     let mut worst = Duration::ZERO;
     let mut misses = 0;
     for i in 0..urls.len() {
@@ -258,19 +250,125 @@ fn post_update_refreshes_every_page_that_shows_it_and_visitors_never_miss() {
         .iter()
         .filter(|s| s.sent >= begin && s.sent <= end)
         .count();
-    eprintln!(
-        "post update: request {:.0} ms, {} affected URLs, plugin {refresh}; visitor samples: {} total, {during} during the request, {} after; MISS answers {misses}, worst MISS window {:.0} ms",
-        (end - begin).as_secs_f64() * 1000.0,
-        urls.len(),
-        samples.len(),
-        after.len(),
-        worst.as_secs_f64() * 1000.0
-    );
     assert!(during > 0, "no visitor request ran during the update");
-    // Refreshed in place: nginx replaces each entry while still serving the old one.
+    let w = Watch {
+        request: end - begin,
+        plugin,
+        samples: samples.len(),
+        during,
+        misses,
+        worst,
+    };
+    eprintln!(
+        "post update: request {:.0} ms, {} affected URLs, plugin {}; visitor samples: {} total, {} during the request; MISS answers {}, worst MISS window {:.0} ms",
+        w.request.as_secs_f64() * 1000.0,
+        urls.len(),
+        w.plugin,
+        w.samples,
+        w.during,
+        w.misses,
+        w.worst.as_secs_f64() * 1000.0
+    );
+    w
+}
+
+/// A post update, three ways: refreshed in place by cache-preload (no service), refreshed in place
+/// by the purge service, and purged then re-warmed by the service. Visitors never miss after the
+/// update returned; in place, they never miss at all.
+#[test]
+fn post_update_refreshes_every_page_that_shows_it_and_visitors_never_miss() {
+    let sdir = root_dir("wp-update");
+    let socket = sdir.join("purged.sock");
+    let wp = WordPress::start_with(&WpOptions {
+        purge_socket: Some(socket.clone()),
+        ..WpOptions::default()
+    });
+    preload_and_check_every_url(&wp);
+    let newest = wp.rest_ok("GET", "wp/v2/posts?per_page=1&_fields=id", None);
+    let id = newest[0]["id"].as_u64().expect("a post id");
+    let (urls, old_title) = affected_urls(&wp, id);
+    assert!(urls.len() >= 5, "{urls:?}");
+    assert!(
+        urls.iter().any(|u| u.contains('%')),
+        "the newest post has a non-ASCII slug or term: {urls:?}"
+    );
+    for u in &urls {
+        let a = wp.get(u);
+        assert_eq!((a.status, a.cache.as_str()), (200, "HIT"), "{u} before");
+        assert!(a.body.contains(&old_title), "{u} shows {old_title:?}");
+    }
+
+    // 1. No purge service yet: the plugin refreshes in place with cache-preload through safexec.
+    let w = update_and_watch(
+        &wp,
+        id,
+        &urls,
+        &format!("Refreshed by cache-preload {}", std::process::id()),
+    );
+    assert!(
+        w.plugin.contains("refresh via cache-preload"),
+        "{}",
+        w.plugin
+    );
     assert_eq!(
-        misses, 0,
-        "visitors saw MISS answers (worst window {worst:?})"
+        w.misses, 0,
+        "visitors saw MISS answers (worst window {:?})",
+        w.worst
+    );
+
+    // 2. The purge service (www-data) serves the site: refresh in place through it.
+    let base = wp.base_url().trim_end_matches('/').to_owned();
+    let conf = write_config(
+        &sdir,
+        &format!(
+            "cache_root = {} www-data allow=wpsite url={base}\n",
+            wp.cache_dir().display()
+        ),
+    );
+    let service = Service::start(&sdir, &conf, &["--idle-exit", "0"]);
+    let w = update_and_watch(
+        &wp,
+        id,
+        &urls,
+        &format!("Refreshed by the service {}", std::process::id()),
+    );
+    assert!(
+        w.plugin.contains("refresh via service"),
+        "{}\n{}",
+        w.plugin,
+        service.log()
+    );
+    assert_eq!(
+        w.misses, 0,
+        "visitors saw MISS answers (worst window {:?})",
+        w.worst
+    );
+
+    // 3. Purge, then re-warm (the service waits for the re-warm before answering): visitors may
+    //    miss while the request runs, never after it.
+    wp.rest_ok(
+        "POST",
+        "npp-cache/v1/strategy",
+        Some(r#"{"strategy":"purge"}"#),
+    );
+    let w = update_and_watch(
+        &wp,
+        id,
+        &urls,
+        &format!("Purged and re-warmed {}", std::process::id()),
+    );
+    assert!(
+        w.plugin.contains("purge+warm via service"),
+        "{}\n{}",
+        w.plugin,
+        service.log()
+    );
+    eprintln!(
+        "purge+re-warm: worst MISS window {:.0} ms during a {:.0} ms update ({} MISS answers of {} during it)",
+        w.worst.as_secs_f64() * 1000.0,
+        w.request.as_secs_f64() * 1000.0,
+        w.misses,
+        w.during
     );
     assert_cache_is_nginx_own(&wp);
 }
