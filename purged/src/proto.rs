@@ -105,8 +105,10 @@ where
                 .unwrap_or_else(|_| json!({"ok": false, "error": "internal error"}));
             let mut line = v.to_string();
             line.push('\n');
-            if wr.write_all(line.as_bytes()).await.is_err() {
-                return;
+            // A client that stops reading is closed instead of holding its slot forever.
+            match tokio::time::timeout(LINE_TIMEOUT, wr.write_all(line.as_bytes())).await {
+                Ok(Ok(())) => {}
+                _ => return,
             }
         }
         let _ = wr.shutdown().await;
