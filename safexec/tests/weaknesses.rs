@@ -335,7 +335,7 @@ fn kill_5_11_background_job_is_killed_by_its_caller_only() {
     let script = r#"
 "$SAFEXEC" nohup wget http://127.0.0.1/sleep/30 >/dev/null 2>&1 &
 p=$!
-i=0; while [ "$(cat /proc/$p/comm 2>/dev/null)" = safexec ] || [ ! -e /proc/$p ]; do i=$((i+1)); [ $i -gt 200 ] && break; sleep 0.05; done
+i=0; while case "$(cat /proc/$p/comm 2>/dev/null)" in sh|safexec|"") true;; *) false;; esac; do i=$((i+1)); [ $i -gt 400 ] && break; sleep 0.05; done
 echo "pid=$p"
 SAFEXEC_QUIET=1 "$SAFEXEC" --kill=$p
 echo "kill_rc=$?"
@@ -356,7 +356,7 @@ echo "wait=$?"
     let script = r#"
 "$SAFEXEC" wget http://127.0.0.1/sleep/30 >/dev/null 2>&1 &
 p=$!
-i=0; while [ "$(cat /proc/$p/comm 2>/dev/null)" = safexec ] || [ ! -e /proc/$p ]; do i=$((i+1)); [ $i -gt 200 ] && break; sleep 0.05; done
+i=0; while case "$(cat /proc/$p/comm 2>/dev/null)" in sh|safexec|"") true;; *) false;; esac; do i=$((i+1)); [ $i -gt 400 ] && break; sleep 0.05; done
 echo "pid=$p"
 "#;
     let out = Invocation::shell(setuid_safexec(), script)
