@@ -38,6 +38,13 @@ const DIR_FLAGS: OFlags = OFlags::RDONLY
     .union(OFlags::CLOEXEC)
     .union(OFlags::NOCTTY);
 
+/// Ancestors of the root are only `fstat`ed and walked through: `O_PATH` opens them without
+/// read access, which a Landlock ruleset (safexec's, allowing only the cache root) permits.
+const PATH_FLAGS: OFlags = OFlags::PATH
+    .union(OFlags::DIRECTORY)
+    .union(OFlags::NOFOLLOW)
+    .union(OFlags::CLOEXEC);
+
 const FILE_FLAGS: OFlags = OFlags::RDONLY
     .union(OFlags::NOFOLLOW)
     .union(OFlags::NONBLOCK)
@@ -163,7 +170,7 @@ impl Tree {
         }
         let refuse = |m: String| Error::Refused(format!("cache path {shown}: {m}"));
         let mut cur =
-            rustix::fs::open("/", DIR_FLAGS, Mode::empty()).map_err(|e| os_err("open /", e))?;
+            rustix::fs::open("/", PATH_FLAGS, Mode::empty()).map_err(|e| os_err("open /", e))?;
         let mut so_far = PathBuf::from("/");
         let last = names.len() - 1;
         for (i, name) in names.iter().enumerate() {
@@ -206,7 +213,9 @@ impl Tree {
                     lst.st_uid
                 )));
             }
-            cur = rustix::fs::openat(&cur, *name, DIR_FLAGS, Mode::empty())
+            // Only the root itself is opened for reading (to list it); ancestors stay O_PATH.
+            let flags = if i == last { DIR_FLAGS } else { PATH_FLAGS };
+            cur = rustix::fs::openat(&cur, *name, flags, Mode::empty())
                 .map_err(|e| refuse(format!("{}", std::io::Error::from(e))))?;
         }
         let st = rustix::fs::fstat(&cur).map_err(|e| os_err("fstat", e))?;
