@@ -452,16 +452,16 @@ fn open_as(caller: Target, path: &Path) -> std::io::Result<std::fs::File> {
 /// caller's until the drop), then restores the previous ones and verifies that it did: a
 /// failure to restore is an error, never a silent change of what root-side code can open.
 fn with_fs_ids<R>(ids: Target, f: impl FnOnce() -> R) -> std::io::Result<R> {
-    use nix::unistd::{setfsgid, setfsuid, Gid as NGid, Uid as NUid};
-    let prev_gid = setfsgid(NGid::from_raw(ids.gid.0));
-    let prev_uid = setfsuid(NUid::from_raw(ids.uid.0));
+    let prev = sys::set_fs_ids(ids.uid, ids.gid);
+    if sys::fs_ids() != (ids.uid, ids.gid) {
+        sys::set_fs_ids(prev.0, prev.1);
+        return Err(std::io::Error::other(
+            "cannot take the job's file-system ids",
+        ));
+    }
     let r = f();
-    setfsuid(prev_uid);
-    setfsgid(prev_gid);
-    // setfsuid reports the previous value: asking for an invalid id reads the current one.
-    let now_uid = setfsuid(NUid::from_raw(u32::MAX));
-    let now_gid = setfsgid(NGid::from_raw(u32::MAX));
-    if now_uid != prev_uid || now_gid != prev_gid {
+    sys::set_fs_ids(prev.0, prev.1);
+    if sys::fs_ids() != prev {
         return Err(std::io::Error::other("cannot restore the file-system ids"));
     }
     Ok(r)
