@@ -10,7 +10,7 @@
 //! - Workers take the next runnable job from the sites in turn (round robin), so a storm on one
 //!   site delays another site's purge by at most one job per worker.
 //! - A Purge All starts only when nothing else of its site runs, and nothing else of its site
-//!   starts while it runs. Before it, the site's service-owned preload is stopped; after it, the
+//!   starts while it runs; at most one prefix purge (a walk reading every key) runs per site. Before it, the site's service-owned preload is stopped; after it, the
 //!   preload is started again ([`crate::preload`]).
 
 use std::collections::{HashMap, VecDeque};
@@ -122,6 +122,7 @@ struct SiteQ {
     waiting: HashMap<Op, Waiting>,
     running: usize,
     all_running: bool,
+    prefix_running: bool,
 }
 
 struct State {
@@ -299,11 +300,12 @@ impl Queue {
             };
             let since = q.waiting.get(head).map_or(now, |w| w.since);
             let ready_at = since + self.limits.window;
+            // A prefix purge reads every file's key: one such walk per cache at a time.
             let blocked = q.all_running
-                || if *head == Op::All {
-                    q.running > 0
-                } else {
-                    q.running >= self.limits.per_site
+                || match head {
+                    Op::All => q.running > 0,
+                    Op::Prefix(_) => q.prefix_running || q.running >= self.limits.per_site,
+                    _ => q.running >= self.limits.per_site,
                 };
             if blocked {
                 continue;
@@ -320,8 +322,10 @@ impl Queue {
                 continue;
             };
             q.running += 1;
-            if op == Op::All {
-                q.all_running = true;
+            match op {
+                Op::All => q.all_running = true,
+                Op::Prefix(_) => q.prefix_running = true,
+                _ => {}
             }
             st.jobs -= 1;
             st.waiters -= w.txs.len();
@@ -335,8 +339,10 @@ impl Queue {
         let mut st = self.lock();
         let q = &mut st.sites[site];
         q.running -= 1;
-        if *op == Op::All {
-            q.all_running = false;
+        match op {
+            Op::All => q.all_running = false,
+            Op::Prefix(_) => q.prefix_running = false,
+            _ => {}
         }
         drop(st);
         self.notify.notify_waiters();
@@ -509,6 +515,8 @@ mod tests {
     struct Mock {
         log: Mutex<Vec<String>>,
         delay: Duration,
+        prefixes: std::sync::atomic::AtomicUsize,
+        max_prefixes: std::sync::atomic::AtomicUsize,
     }
 
     impl Mock {
@@ -527,7 +535,12 @@ mod tests {
             self.note(format!("{} url {}", site.id, t.uri))
         }
         fn purge_prefix(&self, site: &Site, t: &Target) -> Result<Removed, String> {
-            self.note(format!("{} prefix {}", site.id, t.uri))
+            use std::sync::atomic::Ordering::SeqCst;
+            let now = self.prefixes.fetch_add(1, SeqCst) + 1;
+            self.max_prefixes.fetch_max(now, SeqCst);
+            let r = self.note(format!("{} prefix {}", site.id, t.uri));
+            self.prefixes.fetch_sub(1, SeqCst);
+            r
         }
         fn purge_all(&self, site: &Site) -> Result<Removed, String> {
             self.note(format!("{} all", site.id))
@@ -555,6 +568,8 @@ mod tests {
         let mock = Arc::new(Mock {
             log: Mutex::new(Vec::new()),
             delay: Duration::from_millis(delay_ms),
+            prefixes: Default::default(),
+            max_prefixes: Default::default(),
         });
         let preloads = Arc::new(Preloads::new(None, Vec::new(), vec![None; n]));
         let q = Queue::new(sites(n), mock.clone(), None, preloads, limits);
@@ -611,6 +626,29 @@ mod tests {
             q.submit(1, url("/1"), WarmMode::Off).is_ok(),
             "the other site still gets in"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_prefix_walk_per_site_at_a_time() {
+        let limits = Limits {
+            window: Duration::ZERO,
+            ..Limits::default()
+        };
+        let (q, mock) = queue(1, 10, limits);
+        let rxs: Vec<_> = (0..4)
+            .map(|i| {
+                let t = Target::parse(&format!("http://h/{i}/")).unwrap();
+                q.submit(0, Op::Prefix(t), WarmMode::Off).unwrap()
+            })
+            .collect();
+        for _ in 0..4 {
+            tokio::spawn(q.clone().worker());
+        }
+        for rx in rxs {
+            rx.await.unwrap();
+        }
+        let max = mock.max_prefixes.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(max, 1, "prefix walks overlapped");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
