@@ -18,7 +18,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use url::Url;
 
 use crate::config::Config;
-use crate::discover::frontier::{Frontier, Item, Origin};
+use crate::discover::frontier::{Frontier, Item, Origin, Push};
 use crate::discover::norm::{self, Target};
 use crate::discover::scope::HostFilter;
 use crate::discover::sitemap::{self, Kind, SitemapLimits};
@@ -57,7 +57,12 @@ pub(crate) struct Crawl {
     next_slot: Instant,
     /// Pages queued from sitemaps while seeding.
     from_sitemaps: u64,
+    /// Raw hrefs (with their base's origin) already settled in the frontier.
+    settled: HashSet<String>,
 }
+
+/// Bound on [`Crawl::settled`].
+const SETTLED_MAX: usize = 200_000;
 
 /// Run a whole crawl for `cfg`.
 pub async fn run(cfg: Config) -> Result<Summary, Error> {
@@ -97,6 +102,7 @@ impl Crawl {
             pages_started: 0,
             next_slot: Instant::now(),
             from_sitemaps: 0,
+            settled: HashSet::new(),
             cfg,
         })
     }
@@ -125,22 +131,25 @@ impl Crawl {
         None
     }
 
-    fn enqueue(&mut self, target: Target, depth: u32, origin: Origin, filter: bool) {
+    /// Queues `target` unless it is rejected or known; returns whether the URL is settled
+    /// (queued, seen before, or rejected), i.e. whether meeting it again can change nothing.
+    fn enqueue(&mut self, target: Target, depth: u32, origin: Origin, filter: bool) -> bool {
         if filter && self.rejected(&target).is_some() {
             if !self.frontier.is_seen(&target) {
                 self.frontier.mark_seen(&target);
                 self.summary.skipped += 1;
             }
-            return;
+            return true;
         }
         let pushed = self.frontier.push(Item {
             target,
             depth,
             origin,
         });
-        if origin == Origin::Sitemap && pushed == crate::discover::frontier::Push::Queued {
+        if origin == Origin::Sitemap && pushed == Push::Queued {
             self.from_sitemaps += 1;
         }
+        matches!(pushed, Push::Queued | Push::Seen)
     }
 
     /// Fill the frontier from robots.txt, sitemaps, the URL list and the
@@ -332,7 +341,9 @@ impl Crawl {
                             queue.push_back((lt, level + 1));
                         }
                     }
-                    Kind::UrlSet | Kind::Text => self.enqueue(lt, 0, Origin::Sitemap, true),
+                    Kind::UrlSet | Kind::Text => {
+                        self.enqueue(lt, 0, Origin::Sitemap, true);
+                    }
                 }
             }
         }
@@ -492,9 +503,30 @@ impl Crawl {
                 .as_deref()
                 .and_then(|b| page_url.join(b).ok())
                 .unwrap_or(page_url);
+            // Every page of a site repeats its menus: a link already settled is skipped before
+            // the normalizer (half the crawler's CPU time on a warm cache). The key is the href
+            // with the base's origin, which is all an absolute or root-relative href depends on.
+            let origin = base.origin().ascii_serialization();
+            let utf8 = links.encoding.is_none_or(|e| e == encoding_rs::UTF_8);
             for href in &links.hrefs {
+                let memo_key = (utf8
+                    && (href.starts_with("http://")
+                        || href.starts_with("https://")
+                        || (href.starts_with('/') && !href.starts_with("//"))))
+                .then(|| format!("{origin} {href}"));
+                if memo_key.as_ref().is_some_and(|k| self.settled.contains(k)) {
+                    continue;
+                }
                 if let Ok(t) = norm::resolve_in(Some(&base), href, &self.cfg.norm, links.encoding) {
-                    self.enqueue(t, item.depth + 1, Origin::Link, true);
+                    if self.enqueue(t, item.depth + 1, Origin::Link, true) {
+                        if let Some(k) = memo_key {
+                            if self.settled.len() >= SETTLED_MAX {
+                                // A cache, not a record: starting over only costs time.
+                                self.settled.clear();
+                            }
+                            self.settled.insert(k);
+                        }
+                    }
                 }
             }
         }
