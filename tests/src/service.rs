@@ -50,8 +50,30 @@ pub fn purged_bin() -> &'static Path {
     })
 }
 
-/// A root-owned directory (0755) for the configuration file and the socket.
+/// Removes `<tmp>/e2e-purged-*.<pid>` left by test processes that are gone.
+fn reap_stale() {
+    let Ok(rd) = fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.starts_with("e2e-purged-") {
+            continue;
+        }
+        let pid = name.rsplit('.').next().unwrap_or("");
+        if !pid.is_empty()
+            && pid.bytes().all(|b| b.is_ascii_digit())
+            && !Path::new("/proc").join(pid).exists()
+        {
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+/// A root-owned directory (0755) for the configuration file and the socket; directories of
+/// earlier, finished test processes are removed first.
 pub fn root_dir(tag: &str) -> PathBuf {
+    reap_stale();
     let d = std::env::temp_dir().join(format!("e2e-purged-{tag}.{}", std::process::id()));
     let _ = fs::remove_dir_all(&d);
     fs::create_dir(&d).expect("create dir");
