@@ -132,10 +132,11 @@ pub fn detect(inputs: &Inputs) -> Result<Report> {
                 .map_err(|e| Error::io("run", bin, e))?;
             if !out.status.success() {
                 let err = String::from_utf8_lossy(&out.stderr);
+                // nginx names the cause in its [emerg] line; the last line only says "failed".
                 let last = err
                     .lines()
-                    .rev()
-                    .find(|l| !l.trim().is_empty())
+                    .find(|l| l.contains("[emerg]"))
+                    .or_else(|| err.lines().rev().find(|l| !l.trim().is_empty()))
                     .unwrap_or("");
                 return Err(Error::Msg(format!(
                     "{} -T failed ({}): {last}",

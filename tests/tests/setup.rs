@@ -106,6 +106,36 @@ fn project_stack_detect_doctor_and_apply() {
     assert_eq!(files["sites"], dumped["sites"], "files and nginx -T agree");
     assert_eq!(files["caches"], dumped["caches"]);
 
+    // The default source: `nginx -T` run by cache-setup itself (through --nginx-bin, here a
+    // wrapper that points nginx at the stack's file).
+    let wrapper = format!("{dir}/nginx-wrapper");
+    fs::write(
+        &wrapper,
+        format!("#!/bin/sh\nexec nginx -c {dir}/nginx.conf \"$@\"\n"),
+    )
+    .unwrap();
+    fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let out = cache_setup(
+        &["detect", "--json", "--nginx-bin", &wrapper]
+            .into_iter()
+            .chain(host_args[2..].iter().map(String::as_str))
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let live: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        files["sites"], live["sites"],
+        "files and a live nginx -T agree"
+    );
+    assert!(live["source"]
+        .as_str()
+        .unwrap()
+        .ends_with("nginx-wrapper -T"));
+
     let cache = &files["caches"][0];
     assert_eq!(cache["path"], format!("{dir}/cache"));
     assert_eq!(cache["zone"], "e2e");
@@ -542,6 +572,45 @@ fn malformed_configurations_fail_with_file_and_line_and_write_nothing() {
     .unwrap();
     run(cases[1].0, &cases[1].1, cases[1].2);
     fs::write(d.join("sites/a.conf"), a).unwrap();
+
+    // nginx -T itself refusing the configuration: its message, on one line.
+    let wrapper = host.path("nginx-wrapper");
+    fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec nginx -c {} \"$@\"\n",
+            host.path("broken.conf")
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    fs::write(
+        host.path("broken.conf"),
+        "events {}\nhttp { bogus_directive on; }\n",
+    )
+    .unwrap();
+    let out = cache_setup(&[
+        "apply",
+        "--config",
+        &conf,
+        "--nginx-bin",
+        &wrapper,
+        "--php-dir",
+        "/nonexistent",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("-T failed") && err.contains("unknown directive \"bogus_directive\""),
+        "{err}"
+    );
+    assert!(err.contains("broken.conf:2"), "{err}");
+    assert_eq!(fs::read_to_string(&conf).unwrap(), original);
 
     // apply never writes nginx's or PHP-FPM's own files.
     let fpm_conf = host.path("php-fpm.conf");
