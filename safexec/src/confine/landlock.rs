@@ -152,8 +152,12 @@ pub fn fetch_ports<S: AsRef<OsStr>>(argv: &[S]) -> Vec<u16> {
         let text = String::from_utf8_lossy(bytes);
         let mut rest: &str = &text;
         while let Some(i) = rest.find("://") {
-            let scheme_start = rest[..i]
-                .rfind(|c: char| !c.is_ascii_alphanumeric())
+            // Bytes, not chars: the byte after the last non-alphanumeric one always starts a
+            // char, since the scheme itself is ASCII (the fuzz target found a multi-byte char
+            // right before "://").
+            let scheme_start = rest.as_bytes()[..i]
+                .iter()
+                .rposition(|b| !b.is_ascii_alphanumeric())
                 .map_or(0, |j| j + 1);
             let scheme = rest[scheme_start..i].to_ascii_lowercase();
             let after = &rest[i + 3..];
@@ -349,6 +353,11 @@ mod tests {
             "ftp://h/",
         ];
         assert_eq!(fetch_ports(&argv), [3434, 443, 8080, 80, 81]);
+        // Not UTF-8, or a multi-byte char right before the scheme separator.
+        assert_eq!(
+            fetch_ports(&["\u{fffd}://h:81/", "é://x", "éhttp://h:82"]),
+            [81, 82]
+        );
     }
 
     #[test]
