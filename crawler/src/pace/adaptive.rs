@@ -96,10 +96,19 @@ pub struct Controller {
     history: Vec<(usize, Change)>,
     /// Idle cores and the reserve to keep, from the last CPU reading of a local site.
     cpu: Option<(f64, f64)>,
+    /// Idle cores seen at each limit (smoothed) and how many readings: the cores one more
+    /// request in flight costs is the difference between neighbouring limits.
+    idle_at: Vec<(f64, u32)>,
+    /// The last measured CPU cost of one more request in flight, in cores.
+    cpu_cost: Option<f64>,
     /// Whether each of the last [`RENDER_WINDOW`] responses needed a render (not from the
     /// cache): the CPU reserve only binds while most of them did.
     renders: VecDeque<bool>,
 }
+
+/// Cores one more request in flight must cost for the CPU reserve to bind: below it the
+/// site mostly waits (I/O, a sleeping render), and a busy CPU is someone else's load.
+pub const CPU_BOUND_COST: f64 = 0.4;
 
 /// Responses over which the share of rendered (uncached) pages is taken.
 const RENDER_WINDOW: usize = 16;
@@ -117,6 +126,8 @@ impl Controller {
             bucket,
             paused_until: None,
             cpu: None,
+            idle_at: Vec::new(),
+            cpu_cost: None,
             renders: VecDeque::new(),
             peak: 1,
             history: Vec::new(),
@@ -232,9 +243,7 @@ impl Controller {
         if grew {
             let cut = (self.limit / 4).max(1);
             self.backoff(self.limit.saturating_sub(cut), Change::LatencyBackoff);
-        } else if self.limit < self.cap()
-            && (!self.cpu_bound_work() || self.cpu.is_none_or(|(idle, reserve)| idle >= reserve))
-        {
+        } else if self.limit < self.cap() && self.cpu_allows_growth() {
             self.limit += 1;
             self.peak = self.peak.max(self.limit);
             self.since_change = 0;
@@ -245,19 +254,44 @@ impl Controller {
     }
 
     /// Feeds a CPU reading of the machine the site runs on: `idle` cores over the last fraction
-    /// of a second, of which `reserve` are to be left to visitors. While most recent responses
-    /// were rendered by the site (not cache HITs): below the reserve the limit no longer grows,
-    /// below half of it one request in flight is given up per reading (the requests already
-    /// sent finish).
+    /// of a second, of which `reserve` are to be left to visitors.
+    ///
+    /// Other programs may keep the CPU busy too, so the controller measures what its own
+    /// requests cost: the idle cores at this limit against the limit below. Only when one more
+    /// request in flight costs at least [`CPU_BOUND_COST`] cores (the site burns CPU per render)
+    /// and most recent responses were renders does the reserve bind: the limit then grows only
+    /// while the reserve would survive one more request, and drops by one per reading while
+    /// less than half the reserve is idle.
     pub fn on_cpu(&mut self, idle: f64, reserve: f64) {
         self.cpu = Some((idle, reserve));
-        if idle < reserve / 2.0 && self.limit > 1 && self.cpu_bound_work() {
+        let l = self.limit;
+        if self.idle_at.len() <= l {
+            self.idle_at.resize(l + 1, (0.0, 0));
+        }
+        let (v, n) = &mut self.idle_at[l];
+        *v = if *n == 0 { idle } else { (*v + idle) / 2.0 };
+        *n += 1;
+        if l >= 2 && self.idle_at[l].1 >= 2 && self.idle_at[l - 1].1 >= 1 {
+            self.cpu_cost = Some(self.idle_at[l - 1].0 - self.idle_at[l].0);
+        }
+        let costly = self.cpu_cost.is_some_and(|c| c >= CPU_BOUND_COST);
+        if costly && idle < reserve / 2.0 && l > 1 && self.cpu_bound_work() {
             self.limit -= 1;
             self.since_change = 0;
             for t in &mut self.tracks {
                 t.recent.clear();
             }
             self.history.push((self.limit, Change::CpuBackoff));
+        }
+    }
+
+    /// Whether the CPU reading lets the limit grow (see [`Controller::on_cpu`]).
+    fn cpu_allows_growth(&self) -> bool {
+        match (self.cpu, self.cpu_cost) {
+            (Some((idle, reserve)), Some(cost)) if cost >= CPU_BOUND_COST => {
+                !self.cpu_bound_work() || idle >= reserve + cost
+            }
+            _ => true,
         }
     }
 
@@ -531,33 +565,31 @@ mod tests {
 
     #[test]
     fn cpu_headroom_caps_and_cuts() {
+        // A CPU-bound site on two cores: each render in flight takes 0.8 of a core.
+        let idle_for = |limit: usize| (2.0 - 0.8 * limit as f64).max(0.0);
         let mut c = Controller::new(Config::default(), Instant::now());
-        // Plenty of idle CPU: climbs as before.
-        c.on_cpu(1.8, 1.0);
-        drive(&mut c, 40, |_| 20);
-        let high = c.limit();
-        assert!(high >= 3, "{high}");
-        // Less than half a core idle: one fewer per reading, down to one.
-        c.on_cpu(0.3, 1.0);
-        assert_eq!(c.limit(), high - 1);
-        for _ in 0..10 {
-            c.on_cpu(0.3, 1.0);
+        for _ in 0..60 {
+            c.on_cpu(idle_for(c.limit()), 1.0);
+            c.on_cpu(idle_for(c.limit()), 1.0);
+            drive(&mut c, 4, |_| 20);
         }
-        assert_eq!(c.limit(), 1);
-        // Between half the reserve and the reserve: holds, flat latency or not.
-        c.on_cpu(0.7, 1.0);
-        drive(&mut c, 100, |_| 20);
-        assert_eq!(c.limit(), 1);
-        // The reserve is back: grows again.
-        c.on_cpu(1.2, 1.0);
-        drive(&mut c, 40, |_| 20);
-        assert!(c.limit() > 1);
+        // It tried two, measured the cost, and went back to one: a core stays for visitors.
+        assert_eq!(c.limit(), 1, "{:?}", c.history());
         assert!(c.history().iter().any(|(_, w)| *w == Change::CpuBackoff));
+        assert!(c.peak() <= 2, "{:?}", c.history());
+        // A sleeping site on a machine someone else keeps busy: the CPU is not ours to save.
+        let mut s = Controller::new(Config::default(), Instant::now());
+        for _ in 0..60 {
+            s.on_cpu(0.2, 1.0);
+            s.on_cpu(0.2, 1.0);
+            drive(&mut s, 4, |_| 20);
+        }
+        assert_eq!(s.limit(), DEFAULT_MAX_CONCURRENCY, "{:?}", s.history());
         // Cache HITs cost the site a file read: a busy CPU does not hold them back.
         let mut h = Controller::new(Config::default(), Instant::now());
         let t = Instant::now();
         for _ in 0..200 {
-            h.on_cpu(0.1, 1.0);
+            h.on_cpu(idle_for(h.limit()), 1.0);
             h.on_outcome(
                 Outcome::Ok {
                     latency: Duration::from_micros(400),
