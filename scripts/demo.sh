@@ -6,6 +6,11 @@
 #   ratio (0 %), then preloads exactly as the NPP plugin does — the PHP-FPM site user runs
 #   `safexec nohup cache-preload <NPP's wget flags> > LOG 2>&1 < /dev/null & echo $!` with safexec
 #   installed setuid root — and shows the HIT ratio again (100 %) and the time taken.
+#   Then the other half, through the PHP client (php/bin/npp-cache) as the same site user, with no
+#   access to nginx's cache and no extra privilege: it purges one page (the purge service, running
+#   as www-data, answers), one page through `safexec cache-purge` (the client's fallback), then the
+#   whole site, and preloads it again as a background job with progress; the visitor's HIT ratio
+#   is shown after each step.
 # Everything is stopped and removed on exit. The host is not changed beyond the packages and the
 # site user `nppsite`: safexec lives in a temp dir, and cache-preload is bind-mounted over a
 # private /usr/local/bin (safexec only runs tools from root-owned trusted dirs) in a mount
@@ -21,13 +26,14 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 say "Installing system packages (nginx, php-fpm, wget, curl, ...) if missing"
 "$REPO/scripts/install-deps.sh"
 
-say "Building safexec and cache-preload (release)"
-(cd "$REPO" && cargo build --quiet --release -p safexec -p cache-preload)
+say "Building safexec, cache-preload, cache-purge and the purge service (release)"
+(cd "$REPO" && cargo build --quiet --release -p safexec -p cache-preload -p cache-purge -p purged)
 
-DIR=$(mktemp -d /tmp/npp-demo.XXXXXX)
+DIR=$(mktemp -d /var/lib/npp-demo.XXXXXX)
 chmod 0755 "$DIR" # nginx's and PHP-FPM's workers traverse it
 cleanup() {
     "$STACK" stop "$DIR/stack" >/dev/null 2>&1 || true
+    [ -z "${PURGED_PID:-}" ] || kill "$PURGED_PID" 2>/dev/null || true
     rm -rf "$DIR"
 }
 trap cleanup EXIT
@@ -37,6 +43,10 @@ trap 'exit 130' INT TERM
 mkdir -m 0755 "$DIR/bin"
 install -o root -g root -m 4755 "$TARGET/release/safexec" "$DIR/bin/safexec"
 install -o root -g root -m 0755 "$TARGET/release/cache-preload" "$DIR/bin/cache-preload"
+mkdir -m 0755 "$DIR/tools"
+install -o root -g root -m 0755 "$TARGET/release/cache-preload" "$DIR/tools/cache-preload"
+install -o root -g root -m 0755 "$TARGET/release/cache-purge" "$DIR/tools/cache-purge"
+install -o root -g root -m 0755 "$TARGET/release/cache-purged" "$DIR/bin/cache-purged"
 
 say "Starting nginx (FastCGI cache) + PHP-FPM (site user nppsite) on loopback"
 BASE=$("$STACK" start "$DIR/stack")
@@ -101,4 +111,65 @@ echo "    pages logged: $(grep -c ' URL:http' "$LOG"), 404s: $(grep -c 'ERROR 40
 say "The same visitor after the preload"
 echo "    after:  $("$STACK" hits "$DIR/stack")"
 echo "    preload took ${SECONDS_TAKEN} s for $PAGES pages (GNU wget with the same flags: bench/wget-baseline.sh, ~25 s here)"
+
+# ---- The other half: purge and preload from PHP, as the site user, with no extra privilege. ----
+say "The site's line in /etc/safexec.conf, and the purge service (as www-data, not root)"
+LINE="cache_root = $CACHE_DIR $NGINX_USER allow=$SITE_USER url=${BASE%/}"
+echo "    $LINE"
+# Only the site user's commands see this /etc (a copy, in their mount namespace).
+mkdir -m 0700 "$DIR/etc"
+cp -a /etc/. "$DIR/etc/"
+printf '%s\n' "$LINE" >"$DIR/etc/safexec.conf"
+chmod 0644 "$DIR/etc/safexec.conf"
+install -o root -g root -m 0644 "$DIR/etc/safexec.conf" "$DIR/service.conf"
+mkdir -m 0755 "$DIR/purged"
+chown "$NGINX_USER:$NGINX_USER" "$DIR/purged"
+SOCK="$DIR/purged/purged.sock"
+setpriv --reuid="$NGINX_USER" --regid="$NGINX_USER" --init-groups -- env -i PATH=/usr/bin:/bin \
+    "$DIR/bin/cache-purged" --config "$DIR/service.conf" --socket "$SOCK" --idle-exit 0 \
+    >"$DIR/purged.log" 2>&1 </dev/null &
+PURGED_PID=$!
+for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
+[ -S "$SOCK" ] || { cat "$DIR/purged.log" >&2; echo "demo: the purge service did not start" >&2; exit 1; }
+echo "    cache-purged PID $PURGED_PID: $(ps -o user=,comm= -p "$PURGED_PID")"
+
+# The PHP client's CLI as the site user, as a PHP-FPM worker would run it.
+client() {
+    unshare -m --propagation private -- /bin/sh -c '
+        set -e
+        mount --bind "$1" /etc
+        mount -t tmpfs -o mode=0755,uid=0,gid=0 demo-bin /usr/local/bin
+        for t in cache-preload cache-purge; do
+            touch "/usr/local/bin/$t"
+            mount --bind "$2/$t" "/usr/local/bin/$t"
+        done
+        shift 2
+        exec "$@"' sh "$DIR/etc" "$DIR/tools" \
+        setpriv --reuid="$SITE_USER" --regid="$SITE_USER" --clear-groups -- \
+        env -i PATH=/usr/bin:/bin LANG=C.UTF-8 \
+        php "$REPO/php/bin/npp-cache" --safexec "$DIR/bin/safexec" --state "$RUNTIME/npp-cache" --socket "$SOCK" "$@"
+}
+
+say "The site user cannot touch nginx's cache itself"
+echo "    $(stat -c '%n: %U %a' "$CACHE_DIR")"
+echo "    as $SITE_USER: $(setpriv --reuid="$SITE_USER" --regid="$SITE_USER" --clear-groups -- ls "$CACHE_DIR" 2>&1 | sed -n 1p || true)"
+
+# (sed, not head: head would close the pipe early and pipefail would stop the demo)
+ONE=$("$STACK" urls "$DIR/stack" | grep '%' | sed -n 1p)
+TWO=$("$STACK" urls "$DIR/stack" | grep '%' | sed -n 2p)
+say "The site user purges one page through the PHP client (purge service)"
+echo "    php npp-cache purge $ONE"
+client purge "$ONE" | sed 's/^/      /'
+echo "    visitor: $("$STACK" hits "$DIR/stack")"
+say "The same without the service: the client's fallback, safexec cache-purge"
+echo "    php npp-cache --no-service purge $TWO"
+client --no-service purge "$TWO" 2>&1 | sed 's/^/      /' || true
+echo "    visitor: $("$STACK" hits "$DIR/stack")"
+say "The site user purges the whole site through the PHP client"
+client purge-all "$BASE" | sed 's/^/      /'
+echo "    visitor: $("$STACK" hits "$DIR/stack")   (this visit stored every page again)"
+client purge-all "$BASE" >/dev/null
+say "...and preloads it again through the PHP client: a background job, its progress from --json"
+client preload "${BASE}sitemap.xml" --sitemap --wait | sed 's/^/    /'
+echo "    visitor: $("$STACK" hits "$DIR/stack")"
 say "Stopping everything"
