@@ -66,6 +66,8 @@ final class PurgeResult
         if ($status === '') {
             $status = $removed > 0 ? 'purged' : 'not_cached';
         }
+        // One vocabulary for callers: cache-purge prints "not-cached", the service "not_cached".
+        $status = str_replace('-', '_', strtolower($status));
         if ($status === 'not_cached' && $removed > 0) {
             $status = 'purged'; // prefix and all answers of the service carry counts only
         }

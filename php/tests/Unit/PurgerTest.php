@@ -56,6 +56,8 @@ final class PurgerTest extends TestCase
     {
         $cli = PurgeResult::fromJson(['request' => 'https://e.com/a', 'kind' => 'url', 'status' => 'purged', 'files' => 2, 'skipped' => [], 'new' => 1], 'x');
         self::assertSame(['https://e.com/a', 'purged', 2], [$cli->target, $cli->status, $cli->removed]);
+        $none = PurgeResult::fromJson(['request' => 'https://e.com/c', 'kind' => 'url', 'status' => 'not-cached', 'files' => 0], 'x');
+        self::assertSame('not_cached', $none->status);
         $svc = PurgeResult::fromJson(['url' => 'https://e.com/b', 'status' => 'not_cached', 'files' => 0, 'skipped' => 0, 'rewarm' => 'queued'], 'x');
         self::assertSame(['https://e.com/b', 'not_cached', 0], [$svc->target, $svc->status, $svc->removed]);
         $prefix = PurgeResult::fromJson(['ok' => true, 'files' => 3, 'skipped' => 0], 'https://e.com/p');
