@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the safexec packages: .deb (cargo-deb), .rpm (cargo-generate-rpm) and .apk
 # (packaging/mkapk.py), plus SHA256SUMS, into DIR (default: <target dir>/packages).
-# safexec and cache-preload are built static (crt-static on the gnu target); the LD_PRELOAD shim
+# safexec, cache-preload, cache-purge, cache-purged and cache-setup are built static (crt-static on the gnu target); the LD_PRELOAD shim
 # libnpp_norm.so is a glibc cdylib and is built separately, without crt-static.
 # Needs cargo-deb, cargo-generate-rpm, python3 and gzip (scripts/install-deps.sh installs them).
 # Downloads nothing but crates (cargo --locked).
@@ -38,9 +38,9 @@ version=$(cargo metadata --format-version 1 --no-deps |
 SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
 export SOURCE_DATE_EPOCH
 
-echo "packaging: static release build of safexec and cache-preload ($triple)"
+echo "packaging: static release build of safexec, cache-preload, cache-purge, cache-purged and cache-setup ($triple)"
 RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --locked --release \
-    --target "$triple" -p safexec -p cache-preload
+    --target "$triple" -p safexec -p cache-preload -p cache-purge -p purged -p cache-setup
 echo "packaging: release build of libnpp_norm.so (dynamic, glibc)"
 env -u RUSTFLAGS cargo build --quiet --locked --release -p npp-norm
 
@@ -51,6 +51,9 @@ mkdir -p "$stage/man" "$stage/completions" "$stage/doc"
 install -m 0644 "$target_dir/release/libnpp_norm.so" "$stage/libnpp_norm.so"
 gzip -9n <packaging/man/safexec.1 >"$stage/man/safexec.1.gz"
 "$bin/cache-preload" --generate-man | gzip -9n >"$stage/man/cache-preload.1.gz"
+"$bin/cache-purge" --generate-man | gzip -9n >"$stage/man/cache-purge.1.gz"
+"$bin/cache-setup" --generate-man | gzip -9n >"$stage/man/cache-setup.1.gz"
+gzip -9n <packaging/man/cache-purged.8 >"$stage/man/cache-purged.8.gz"
 "$bin/cache-preload" --generate-completions bash >"$stage/completions/cache-preload.bash"
 "$bin/cache-preload" --generate-completions zsh >"$stage/completions/_cache-preload"
 "$bin/cache-preload" --generate-completions fish >"$stage/completions/cache-preload.fish"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Tests the packages of issue 9: builds them (packaging/build.sh), then checks
-# - SHA256SUMS; the shipped safexec and cache-preload are static (readelf: no PT_INTERP, no NEEDED;
+# - SHA256SUMS; the shipped safexec, cache-preload, cache-purge, cache-purged and cache-setup are static (readelf: no PT_INTERP, no NEEDED;
 #   file) and run in an empty chroot, and in a root without glibc the setuid safexec runs
 #   cache-preload as nobody from that root's /etc/passwd, resolving a name from its /etc/hosts; neither touches NSS (strace: no nsswitch.conf, no libnss_*,
 #   no shared object opened) while resolving users and host names;
@@ -32,7 +32,8 @@ done
 if dpkg-query -W -f='${Status}' safexec 2>/dev/null | grep -qv 'not-installed'; then
     die "a safexec package is installed (dpkg -s safexec); refusing to replace or purge it"
 fi
-for f in /usr/bin/safexec /usr/bin/cache-preload /usr/lib/npp/libnpp_norm.so /etc/safexec.conf; do
+for f in /usr/bin/safexec /usr/bin/cache-preload /usr/bin/cache-purge /usr/bin/cache-purged /usr/bin/cache-setup \
+    /usr/lib/npp/libnpp_norm.so /etc/safexec.conf; do
     [ ! -e "$f" ] || die "$f exists outside the package; refusing to overwrite it"
 done
 
@@ -75,7 +76,8 @@ else
     sed 's/^/  /' "$tmp/apk.log"
     bad ".apk check"
 fi
-for b in "$tmp/deb/usr/bin/safexec" "$tmp/deb/usr/bin/cache-preload" "$tmp/apk/usr/bin/safexec" "$tmp/apk/usr/bin/cache-preload"; do
+bins="safexec cache-preload cache-purge cache-purged cache-setup"
+for b in $(for n in $bins; do echo "$tmp/deb/usr/bin/$n $tmp/apk/usr/bin/$n"; done); do
     name=${b#"$tmp"/}
     [ -f "$b" ] || { bad "$name missing"; continue; }
     if readelf -lW "$b" | grep -q 'INTERP'; then bad "$name has a PT_INTERP (dynamic loader)"
@@ -84,7 +86,9 @@ for b in "$tmp/deb/usr/bin/safexec" "$tmp/deb/usr/bin/cache-preload" "$tmp/apk/u
     else ok "$name is static (no PT_INTERP, no NEEDED; file: $(file -b "$b" | grep -Eo 'static-pie linked|statically linked'))"
     fi
 done
-if cmp -s "$tmp/deb/usr/bin/safexec" "$tmp/apk/usr/bin/safexec" && cmp -s "$tmp/deb/usr/bin/cache-preload" "$tmp/apk/usr/bin/cache-preload"; then
+same=1
+for n in $bins; do cmp -s "$tmp/deb/usr/bin/$n" "$tmp/apk/usr/bin/$n" || same=0; done
+if [ "$same" = 1 ]; then
     ok "the .deb and the .apk ship the same binaries"
 else
     bad "the .deb and the .apk binaries differ"
@@ -179,19 +183,27 @@ fi
 
 # ---- .deb: install, smoke test as an unprivileged user, reinstall, upgrade, remove, purge ----
 if dpkg -i "$deb" >"$tmp/dpkg.log" 2>&1; then ok "dpkg -i"; else sed 's/^/  /' "$tmp/dpkg.log"; die "dpkg -i failed"; fi
-modes=$(stat -c '%n %a %U:%G' /usr/bin/safexec /usr/bin/cache-preload /usr/lib/npp/libnpp_norm.so /etc/safexec.conf)
+modes=$(stat -c '%n %a %U:%G' /usr/bin/safexec /usr/bin/cache-preload /usr/bin/cache-purge /usr/bin/cache-purged \
+    /usr/bin/cache-setup /usr/lib/npp/libnpp_norm.so /etc/safexec.conf)
 want="/usr/bin/safexec 4755 root:root
 /usr/bin/cache-preload 755 root:root
+/usr/bin/cache-purge 755 root:root
+/usr/bin/cache-purged 755 root:root
+/usr/bin/cache-setup 755 root:root
 /usr/lib/npp/libnpp_norm.so 644 root:root
 /etc/safexec.conf 644 root:root"
 if [ "$modes" = "$want" ]; then ok "installed modes and owners (safexec 4755 root:root)"; else bad "installed modes: $modes"; fi
 for f in /usr/share/man/man1/safexec.1.gz /usr/share/man/man1/cache-preload.1.gz \
     /usr/share/bash-completion/completions/safexec /usr/share/bash-completion/completions/cache-preload \
     /usr/share/zsh/vendor-completions/_safexec /usr/share/fish/vendor_completions.d/cache-preload.fish \
-    /usr/share/doc/safexec/copyright /usr/share/doc/safexec/changelog.gz /usr/share/doc/safexec/README.md; do
+    /usr/share/doc/safexec/copyright /usr/share/doc/safexec/changelog.gz /usr/share/doc/safexec/README.md \
+    /usr/share/man/man1/cache-purge.1.gz /usr/share/man/man1/cache-setup.1.gz /usr/share/man/man8/cache-purged.8.gz \
+    /lib/systemd/system/cache-purged.socket /lib/systemd/system/cache-purged.service \
+    /lib/systemd/system/cache-purged-spinupwp.socket /lib/systemd/system/cache-preload@.service \
+    /lib/systemd/system/cache-preload@.timer /usr/share/cache-purged/nginx/cache-purged-location.conf; do
     [ -f "$f" ] || missing="${missing:-} $f"
 done
-if [ -z "${missing:-}" ]; then ok "man pages, completions and docs installed"; else bad "not installed:$missing"; fi
+if [ -z "${missing:-}" ]; then ok "man pages, completions, docs, systemd units (disabled) and nginx snippets installed"; else bad "not installed:$missing"; fi
 if zcat /usr/share/man/man1/safexec.1.gz | grep -q '^\.TH SAFEXEC 1' &&
     zcat /usr/share/man/man1/cache-preload.1.gz | grep -q '^\.TH cache-preload 1'; then
     ok "safexec(1) and cache-preload(1) are man pages"
