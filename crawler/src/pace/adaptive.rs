@@ -96,11 +96,13 @@ pub struct Controller {
     history: Vec<(usize, Change)>,
     /// Idle cores and the reserve to keep, from the last CPU reading of a local site.
     cpu: Option<(f64, f64)>,
-    /// Idle cores seen at each limit (smoothed) and how many readings: the cores one more
-    /// request in flight costs is the difference between neighbouring limits.
-    idle_at: Vec<(f64, u32)>,
-    /// The last measured CPU cost of one more request in flight, in cores.
+    /// Runnable tasks seen at each limit (smoothed) and how many readings: what one more
+    /// request in flight costs the CPU is the difference between neighbouring limits.
+    running_at: Vec<(f64, u32)>,
+    /// The last measured CPU cost of one more request in flight, in cores, and the readings
+    /// since: after [`CPU_COST_READINGS`] it is measured again (the load may have changed).
     cpu_cost: Option<f64>,
+    cpu_cost_age: u32,
     /// Whether each of the last [`RENDER_WINDOW`] responses needed a render (not from the
     /// cache): the CPU reserve only binds while most of them did.
     renders: VecDeque<bool>,
@@ -109,6 +111,9 @@ pub struct Controller {
 /// Cores one more request in flight must cost for the CPU reserve to bind: below it the
 /// site mostly waits (I/O, a sleeping render), and a busy CPU is someone else's load.
 pub const CPU_BOUND_COST: f64 = 0.4;
+
+/// Readings (of [`super::cpu::SAMPLE_EVERY`]) a measured CPU cost stays valid: 10 s.
+const CPU_COST_READINGS: u32 = 40;
 
 /// Responses over which the share of rendered (uncached) pages is taken.
 const RENDER_WINDOW: usize = 16;
@@ -126,8 +131,9 @@ impl Controller {
             bucket,
             paused_until: None,
             cpu: None,
-            idle_at: Vec::new(),
+            running_at: Vec::new(),
             cpu_cost: None,
+            cpu_cost_age: 0,
             renders: VecDeque::new(),
             peak: 1,
             history: Vec::new(),
@@ -257,22 +263,34 @@ impl Controller {
     /// of a second, of which `reserve` are to be left to visitors.
     ///
     /// Other programs may keep the CPU busy too, so the controller measures what its own
-    /// requests cost: the idle cores at this limit against the limit below. Only when one more
+    /// requests cost: the runnable tasks (`running`) at this limit against the limit below,
+    /// which unlike idle time still differ on a saturated machine. Only when one more
     /// request in flight costs at least [`CPU_BOUND_COST`] cores (the site burns CPU per render)
     /// and most recent responses were renders does the reserve bind: the limit then grows only
     /// while the reserve would survive one more request, and drops by one per reading while
     /// less than half the reserve is idle.
-    pub fn on_cpu(&mut self, idle: f64, reserve: f64) {
+    pub fn on_cpu(&mut self, idle: f64, running: f64, reserve: f64) {
         self.cpu = Some((idle, reserve));
         let l = self.limit;
-        if self.idle_at.len() <= l {
-            self.idle_at.resize(l + 1, (0.0, 0));
+        if self.running_at.len() <= l {
+            self.running_at.resize(l + 1, (0.0, 0));
         }
-        let (v, n) = &mut self.idle_at[l];
-        *v = if *n == 0 { idle } else { (*v + idle) / 2.0 };
+        let (v, n) = &mut self.running_at[l];
+        *v = if *n == 0 {
+            running
+        } else {
+            (*v + running) / 2.0
+        };
         *n += 1;
-        if l >= 2 && self.idle_at[l].1 >= 2 && self.idle_at[l - 1].1 >= 1 {
-            self.cpu_cost = Some(self.idle_at[l - 1].0 - self.idle_at[l].0);
+        self.cpu_cost_age += 1;
+        if l >= 2 && self.running_at[l].1 >= 2 && self.running_at[l - 1].1 >= 1 {
+            self.cpu_cost = Some(self.running_at[l].0 - self.running_at[l - 1].0);
+            self.cpu_cost_age = 0;
+        }
+        if self.cpu_cost_age > CPU_COST_READINGS {
+            // Probe again: one step up, measured, kept or given back.
+            self.cpu_cost = None;
+            self.cpu_cost_age = 0;
         }
         let costly = self.cpu_cost.is_some_and(|c| c >= CPU_BOUND_COST);
         if costly && idle < reserve / 2.0 && l > 1 && self.cpu_bound_work() {
@@ -287,11 +305,24 @@ impl Controller {
 
     /// Whether the CPU reading lets the limit grow (see [`Controller::on_cpu`]).
     fn cpu_allows_growth(&self) -> bool {
-        match (self.cpu, self.cpu_cost) {
-            (Some((idle, reserve)), Some(cost)) if cost >= CPU_BOUND_COST => {
-                !self.cpu_bound_work() || idle >= reserve + cost
+        let Some((idle, reserve)) = self.cpu else {
+            return true;
+        };
+        if !self.cpu_bound_work() {
+            return true;
+        }
+        match self.cpu_cost {
+            Some(cost) if cost >= CPU_BOUND_COST => idle >= reserve + cost,
+            Some(_) => true,
+            // Not measured yet: with a core to spare beyond the reserve, one more request
+            // cannot take the reserve; otherwise take two readings at this limit first.
+            None => {
+                idle >= reserve + 1.0
+                    || self
+                        .running_at
+                        .get(self.limit)
+                        .is_some_and(|(_, n)| *n >= 2)
             }
-            _ => true,
         }
     }
 
@@ -567,21 +598,31 @@ mod tests {
     fn cpu_headroom_caps_and_cuts() {
         // A CPU-bound site on two cores: each render in flight takes 0.8 of a core.
         let idle_for = |limit: usize| (2.0 - 0.8 * limit as f64).max(0.0);
+        let run_for = |limit: usize| 0.3 + 0.8 * limit as f64;
         let mut c = Controller::new(Config::default(), Instant::now());
         for _ in 0..60 {
-            c.on_cpu(idle_for(c.limit()), 1.0);
-            c.on_cpu(idle_for(c.limit()), 1.0);
+            c.on_cpu(idle_for(c.limit()), run_for(c.limit()), 1.0);
+            c.on_cpu(idle_for(c.limit()), run_for(c.limit()), 1.0);
             drive(&mut c, 4, |_| 20);
         }
         // It tried two, measured the cost, and went back to one: a core stays for visitors.
         assert_eq!(c.limit(), 1, "{:?}", c.history());
         assert!(c.history().iter().any(|(_, w)| *w == Change::CpuBackoff));
         assert!(c.peak() <= 2, "{:?}", c.history());
+        // The same site on a machine other programs saturate: idle time is zero at any limit,
+        // but the run queue still shows what each render adds. One in flight, no more.
+        let mut b = Controller::new(Config::default(), Instant::now());
+        for _ in 0..60 {
+            b.on_cpu(0.0, 3.0 + run_for(b.limit()), 1.0);
+            b.on_cpu(0.0, 3.0 + run_for(b.limit()), 1.0);
+            drive(&mut b, 4, |_| 20);
+        }
+        assert_eq!(b.limit(), 1, "{:?}", b.history());
         // A sleeping site on a machine someone else keeps busy: the CPU is not ours to save.
         let mut s = Controller::new(Config::default(), Instant::now());
         for _ in 0..60 {
-            s.on_cpu(0.2, 1.0);
-            s.on_cpu(0.2, 1.0);
+            s.on_cpu(0.2, 4.0, 1.0);
+            s.on_cpu(0.2, 4.0, 1.0);
             drive(&mut s, 4, |_| 20);
         }
         assert_eq!(s.limit(), DEFAULT_MAX_CONCURRENCY, "{:?}", s.history());
@@ -589,7 +630,7 @@ mod tests {
         let mut h = Controller::new(Config::default(), Instant::now());
         let t = Instant::now();
         for _ in 0..200 {
-            h.on_cpu(idle_for(h.limit()), 1.0);
+            h.on_cpu(idle_for(h.limit()), run_for(h.limit()), 1.0);
             h.on_outcome(
                 Outcome::Ok {
                     latency: Duration::from_micros(400),

@@ -11,13 +11,29 @@ use std::time::{Duration, Instant};
 /// How often the counters are read.
 pub const SAMPLE_EVERY: Duration = Duration::from_millis(250);
 
-/// The aggregate CPU counters of `/proc/stat` (in clock ticks).
+/// How often the number of runnable tasks is read between two counter readings.
+pub const RUNNABLE_EVERY: Duration = Duration::from_millis(20);
+
+/// The aggregate CPU counters of `/proc/stat` (in clock ticks) and the runnable tasks now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CpuTimes {
     /// Ticks spent idle or waiting for I/O.
     pub idle: u64,
     /// All ticks.
     pub total: u64,
+    /// Tasks running or waiting for a CPU (`procs_running`).
+    pub running: u32,
+}
+
+/// One reading over an interval.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Reading {
+    /// Idle cores.
+    pub idle: f64,
+    /// Runnable tasks, averaged over the interval. Unlike idle time it keeps growing past a
+    /// saturated CPU, so it shows what each request of ours adds even on a machine that other
+    /// programs keep busy.
+    pub running: f64,
 }
 
 /// Parses the first (`cpu `) line of `/proc/stat`.
@@ -34,7 +50,16 @@ pub fn parse_proc_stat(text: &str) -> Option<CpuTimes> {
     // user nice system idle iowait irq softirq steal (guest time is already in user).
     let idle = v[3] + v.get(4).copied().unwrap_or(0);
     let total = v.iter().take(8).sum();
-    Some(CpuTimes { idle, total })
+    let running = text
+        .lines()
+        .find_map(|l| l.strip_prefix("procs_running "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    Some(CpuTimes {
+        idle,
+        total,
+        running,
+    })
 }
 
 /// Turns successive counter readings into idle cores over each interval.
@@ -42,6 +67,8 @@ pub fn parse_proc_stat(text: &str) -> Option<CpuTimes> {
 pub struct Headroom {
     cpus: f64,
     last: Option<(Instant, CpuTimes)>,
+    /// Runnable-task readings since `last`: sum, count, time of the latest.
+    running: (u64, u32, Option<Instant>),
 }
 
 impl Headroom {
@@ -50,6 +77,7 @@ impl Headroom {
         Headroom {
             cpus: cpus.max(1) as f64,
             last: None,
+            running: (0, 0, None),
         }
     }
 
@@ -65,8 +93,25 @@ impl Headroom {
             .is_none_or(|(t, _)| now.duration_since(t) >= SAMPLE_EVERY)
     }
 
-    /// Feeds a reading; returns the idle cores since the previous one (none for the first).
-    pub fn sample(&mut self, now: Instant, t: CpuTimes) -> Option<f64> {
+    /// Whether a runnable-task reading is due at `now`.
+    pub fn running_due(&self, now: Instant) -> bool {
+        self.running
+            .2
+            .is_none_or(|t| now.duration_since(t) >= RUNNABLE_EVERY)
+    }
+
+    /// Feeds a runnable-task count read between two full readings.
+    pub fn add_running(&mut self, now: Instant, running: u32) {
+        self.running.0 += u64::from(running);
+        self.running.1 += 1;
+        self.running.2 = Some(now);
+    }
+
+    /// Feeds a full reading; returns idle cores and average runnable tasks since the previous
+    /// one (none for the first).
+    pub fn sample(&mut self, now: Instant, t: CpuTimes) -> Option<Reading> {
+        self.add_running(now, t.running);
+        let (sum, n, _) = std::mem::replace(&mut self.running, (0, 0, Some(now)));
         let prev = self.last.replace((now, t));
         let (_, p) = prev?;
         let total = t.total.checked_sub(p.total)?;
@@ -74,8 +119,16 @@ impl Headroom {
         if total == 0 {
             return None;
         }
-        Some(self.cpus * idle as f64 / total as f64)
+        Some(Reading {
+            idle: self.cpus * idle as f64 / total as f64,
+            running: sum as f64 / f64::from(n.max(1)),
+        })
     }
+}
+
+/// Reads the runnable-task count of `/proc/stat`.
+pub fn read_running() -> Option<u32> {
+    parse_proc_stat(&std::fs::read_to_string("/proc/stat").ok()?).map(|t| t.running)
 }
 
 /// Reads `/proc/stat` (`None` where it does not exist).
@@ -89,24 +142,29 @@ mod tests {
 
     #[test]
     fn parses_and_measures_idle_cores() {
-        let a = parse_proc_stat("cpu  100 0 100 800 0 0 0 0 0 0\ncpu0 1 2 3 4\n").unwrap();
+        let a = parse_proc_stat("cpu  100 0 100 800 0 0 0 0 0 0\ncpu0 1 2 3 4\nprocs_running 3\n")
+            .unwrap();
         assert_eq!(
             a,
             CpuTimes {
                 idle: 800,
-                total: 1000
+                total: 1000,
+                running: 3
             }
         );
         assert_eq!(parse_proc_stat("intr 1 2 3"), None);
-        let b = parse_proc_stat("cpu  250 0 250 900 100 0 0 0 0 0\n").unwrap();
+        let b = parse_proc_stat("cpu  250 0 250 900 100 0 0 0 0 0\nprocs_running 5\n").unwrap();
         let mut h = Headroom::new(2);
         let t0 = Instant::now();
         assert!(h.due(t0));
         assert_eq!(h.sample(t0, a), None);
         assert!(!h.due(t0 + Duration::from_millis(100)));
-        // 500 ticks passed, 200 of them idle: 2 cores x 40 % = 0.8 idle cores.
-        let idle = h.sample(t0 + SAMPLE_EVERY, b).unwrap();
-        assert!((idle - 0.8).abs() < 1e-9, "{idle}");
+        assert!(h.running_due(t0 + RUNNABLE_EVERY));
+        h.add_running(t0 + RUNNABLE_EVERY, 7);
+        // 500 ticks passed, 200 of them idle: 2 cores x 40 % = 0.8 idle cores; (7 + 5) / 2 run.
+        let r = h.sample(t0 + SAMPLE_EVERY, b).unwrap();
+        assert!((r.idle - 0.8).abs() < 1e-9, "{r:?}");
+        assert!((r.running - 6.0).abs() < 1e-9, "{r:?}");
         assert_eq!(h.reserve(None), 1.0);
         assert_eq!(h.reserve(Some(0.5)), 0.5);
         assert_eq!(Headroom::new(1).reserve(None), 0.5);

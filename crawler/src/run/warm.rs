@@ -225,11 +225,16 @@ impl WarmRun {
             return;
         };
         if !h.due(now) {
+            if h.running_due(now) {
+                if let Some(r) = cpu::read_running() {
+                    h.add_running(now, r);
+                }
+            }
             return;
         }
-        if let Some(idle) = cpu::read_proc_stat().and_then(|t| h.sample(now, t)) {
+        if let Some(r) = cpu::read_proc_stat().and_then(|t| h.sample(now, t)) {
             let wanted = self.cfg.adaptive.as_ref().and_then(|a| a.cpu_reserve);
-            c.on_cpu(idle, h.reserve(wanted));
+            c.on_cpu(r.idle, r.running, h.reserve(wanted));
         }
     }
 
