@@ -233,7 +233,9 @@ start_fpm() {
 [global]
 pid = $DIR/run/php-fpm.pid
 error_log = $DIR/logs/php-fpm.log
-daemonize = yes
+daemonize = no
+; A reload (SIGUSR2) lets each worker finish its request instead of cutting it off.
+process_control_timeout = 20
 
 [wp]
 user = $SITE_USER
@@ -252,8 +254,10 @@ php_admin_flag[display_errors] = off
 FPM
     # PHP-FPM (and so every job its workers start through safexec) lives in a mount namespace of
     # its own: /usr/local/bin holds only the root-owned tools of WP_BIN_DIR, and /etc/safexec.conf
-    # may be replaced. The host's directories are not changed.
-    unshare -m --propagation private -- /bin/sh -c '
+    # may be replaced. The host's directories are not changed. The master stays in the foreground
+    # of a background job (unshare, sh and php-fpm exec in turn: one PID), so a reload (SIGUSR2,
+    # a re-exec) keeps its PID.
+    setsid unshare -m --propagation private -- /bin/sh -c '
         set -e
         bin=$1 conf=$2 etc=$3
         shift 3
@@ -274,14 +278,14 @@ FPM
             fi
         fi
         exec "$@"' sh "$WP_BIN_DIR" "${WP_SAFEXEC_CONF:-}" "$DIR/etc" \
-        "$fpm" --fpm-config "$DIR/php-fpm.conf" 2>>"$DIR/logs/start.err" || fail "php-fpm failed to start"
-    local pid=""
+        "$fpm" --nodaemonize --fpm-config "$DIR/php-fpm.conf" </dev/null >/dev/null 2>>"$DIR/logs/start.err" &
+    local pid=$!
     for _ in $(seq 100); do
-        pid=$(pid_of "$DIR/run/php-fpm.pid")
-        [ -n "$pid" ] && [ -S "$DIR/run/php-fpm.sock" ] && break
+        [ -S "$DIR/run/php-fpm.sock" ] && [ "$(pid_of "$DIR/run/php-fpm.pid")" = "$pid" ] && break
+        alive "$pid" || fail "php-fpm failed to start"
         sleep 0.05
     done
-    alive "$pid" || fail "php-fpm did not come up"
+    [ -S "$DIR/run/php-fpm.sock" ] || fail "php-fpm did not come up"
     FPM_PID=$pid
     echo "FPM_PID=$FPM_PID" >>"$DIR/wp.env"
 }

@@ -246,11 +246,21 @@ impl WordPress {
     /// "Preload All" through the plugin's REST route; waits until the job finished and returns
     /// its final progress object.
     pub fn preload_all(&self, limit: Duration) -> serde_json::Value {
+        self.start_preload_all();
+        self.wait_preload(limit)
+    }
+
+    /// Starts "Preload All" through the plugin's REST route; returns the job's PID.
+    pub fn start_preload_all(&self) -> u32 {
         let started = self.rest_ok("POST", "npp-cache/v1/preload", None);
-        assert!(
-            started["pid"].as_u64().unwrap_or(0) > 0,
-            "no PID: {started}"
-        );
+        let pid = started["pid"].as_u64().unwrap_or(0);
+        assert!(pid > 0, "no PID: {started}");
+        pid as u32
+    }
+
+    /// Polls the plugin's progress route (each poll may be served by another PHP-FPM worker)
+    /// until the job no longer runs; returns the last progress object.
+    pub fn wait_preload(&self, limit: Duration) -> serde_json::Value {
         let t0 = Instant::now();
         loop {
             let p = self.rest_ok("GET", "npp-cache/v1/preload", None);
@@ -262,6 +272,39 @@ impl WordPress {
                 "preload still runs after {limit:?}: {p}"
             );
             std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// The PIDs of PHP-FPM's workers.
+    pub fn fpm_workers(&self) -> Vec<u32> {
+        // pgrep exits 1 when there is none (between the old and the new workers of a reload).
+        let out = Command::new("pgrep")
+            .arg("-P")
+            .arg(self.var("FPM_PID"))
+            .output()
+            .expect("run pgrep");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    }
+
+    /// Reloads PHP-FPM (SIGUSR2: the master re-executes itself and replaces every worker) and
+    /// waits until none of the old workers is left.
+    pub fn reload_fpm(&self) {
+        let before = self.fpm_workers();
+        must(Command::new("kill").args(["-USR2", self.var("FPM_PID")]));
+        let t0 = Instant::now();
+        loop {
+            let now = self.fpm_workers();
+            if !now.is_empty() && before.iter().all(|p| !now.contains(p)) {
+                return;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "PHP-FPM did not replace its workers: {before:?} -> {now:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 

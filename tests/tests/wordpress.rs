@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use e2e::service::{fake_cache, root_dir, write_config, Service};
 use e2e::wordpress::{http_get, WordPress, WpOptions};
-use e2e::{bins, must, proc_status_field, workspace_root, User};
+use e2e::{alive, bins, must, proc_state, proc_status_field, workspace_root, User};
 
 const PRELOAD_LIMIT: Duration = Duration::from_secs(150);
 
@@ -114,6 +114,69 @@ fn preload_all_from_wordpress_warms_every_sitemap_url_for_a_browser() {
     let p = wp.rest_ok("GET", "npp-cache/v1/preload", None);
     assert_eq!(p["running"], false, "{p}");
     assert_cache_is_nginx_own(&wp);
+}
+
+/// A Preload All started from a PHP-FPM worker survives the reload of the whole pool (every
+/// worker replaced), is seen running by the new workers, and finishes; a second start while it
+/// runs is refused, and no worker is left holding a zombie of it.
+#[test]
+fn preload_all_survives_a_php_fpm_reload_and_new_workers_find_it() {
+    let wp = WordPress::start();
+    let pid = wp.start_preload_all();
+    let comm = |pid: u32| {
+        fs::read_to_string(format!("/proc/{pid}/comm"))
+            .map(|c| c.trim().to_owned())
+            .unwrap_or_default()
+    };
+    assert_eq!(comm(pid), "cache-preload", "the PID is the crawler's");
+    let nobody = User::lookup("nobody").expect("nobody");
+    let uid = proc_status_field(pid, "Uid").unwrap_or_default();
+    assert!(
+        uid.split_whitespace().all(|u| u == nobody.uid.to_string()),
+        "the crawler runs as nobody: {uid:?}"
+    );
+    wp.reload_fpm();
+    assert_eq!(comm(pid), "cache-preload", "the reload stopped the preload");
+    assert_ne!(
+        proc_state(pid),
+        Some('Z'),
+        "the crawler is a zombie after the reload"
+    );
+    let p = wp.rest_ok("GET", "npp-cache/v1/preload", None);
+    assert_eq!(p["job"].as_u64(), Some(u64::from(pid)), "{p}");
+    assert_eq!(p["running"], true, "a new worker does not see the job: {p}");
+    let (status, _, body) = wp.rest("POST", "npp-cache/v1/preload", None);
+    assert_eq!(status, 409, "a second Preload All started: {body}");
+    assert!(body.contains("already running"), "{body}");
+    let done = wp.wait_preload(PRELOAD_LIMIT);
+    assert_eq!(done["finished"], true, "{done}");
+    let urls = wp.urls();
+    assert_eq!(done["pages"].as_u64(), Some(urls.len() as u64), "{done}");
+    // Its parent worker is gone: the job now belongs to init (or a subreaper), not to the pool,
+    // so no PHP-FPM worker keeps a zombie of it.
+    assert!(!alive(pid), "PID {pid} still runs");
+    if proc_state(pid) == Some('Z') {
+        let ppid: u32 = proc_status_field(pid, "PPid")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        assert!(
+            !wp.fpm_workers().contains(&ppid) && ppid.to_string() != wp.var("FPM_PID"),
+            "a zombie of PID {pid} is kept by PHP-FPM ({ppid})"
+        );
+    }
+    let v = wp.visit_urls(&urls);
+    assert_eq!(
+        (v.hits, v.total),
+        (urls.len(), urls.len()),
+        "{:?}",
+        v.misses
+    );
+    eprintln!(
+        "preload across a PHP-FPM reload: {} pages, browser HIT {}/{}",
+        urls.len(),
+        v.hits,
+        v.total
+    );
 }
 
 /// One visitor request during the update.
