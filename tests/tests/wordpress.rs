@@ -433,6 +433,47 @@ fn post_update_refreshes_every_page_that_shows_it_and_visitors_never_miss() {
         w.misses,
         w.during
     );
+
+    // 4. Publishing a new post: once the request returned, home shows it as a HIT, and so does
+    //    the post itself (refreshed in place through the service again).
+    wp.rest_ok(
+        "POST",
+        "npp-cache/v1/strategy",
+        Some(r#"{"strategy":"refresh"}"#),
+    );
+    let title = format!("Brand new {}", std::process::id());
+    let created = wp.rest_ok(
+        "POST",
+        "wp/v2/posts",
+        Some(&format!(
+            r#"{{"title":"{title}","status":"publish","content":"new"}}"#
+        )),
+    );
+    let link = created["link"].as_str().expect("link").to_owned();
+    for u in [wp.base_url().to_owned(), link.clone()] {
+        let a = wp.get(&u);
+        assert_eq!(
+            (a.status, a.cache.as_str()),
+            (200, "HIT"),
+            "{u} after publish"
+        );
+        assert!(a.body.contains(&title), "{u} does not show the new post");
+    }
+
+    // 5. Moving it to the trash: its old URL is purged (no stale HIT), home no longer lists it.
+    let new_id = created["id"].as_u64().expect("id");
+    wp.rest_ok("DELETE", &format!("wp/v2/posts/{new_id}"), None);
+    let gone = wp.get(&link);
+    assert!(
+        !(gone.cache == "HIT" && gone.body.contains(&title)),
+        "the trashed post is still served from the cache"
+    );
+    let home = wp.get(wp.base_url());
+    assert_eq!(home.cache, "HIT", "home after the trash");
+    assert!(
+        !home.body.contains(&title),
+        "home still lists the trashed post"
+    );
     assert_cache_is_nginx_own(&wp);
 }
 
