@@ -145,12 +145,21 @@ fn preload_all_survives_a_php_fpm_reload_and_new_workers_find_it() {
     let p = wp.rest_ok("GET", "npp-cache/v1/preload", None);
     assert_eq!(p["job"].as_u64(), Some(u64::from(pid)), "{p}");
     assert_eq!(p["running"], true, "a new worker does not see the job: {p}");
+    let urls = wp.urls();
+    assert_eq!(
+        p["expected_total"].as_u64(),
+        Some(urls.len() as u64),
+        "the plugin's estimate is the sitemap's size: {p}"
+    );
+    assert!(
+        p["pages"].as_u64().unwrap_or(0) == 0 || p["eta"].as_f64().is_some(),
+        "pages done but no ETA: {p}"
+    );
     let (status, _, body) = wp.rest("POST", "npp-cache/v1/preload", None);
     assert_eq!(status, 409, "a second Preload All started: {body}");
     assert!(body.contains("already running"), "{body}");
     let done = wp.wait_preload(PRELOAD_LIMIT);
     assert_eq!(done["finished"], true, "{done}");
-    let urls = wp.urls();
     assert_eq!(done["pages"].as_u64(), Some(urls.len() as u64), "{done}");
     // Its parent worker is gone: the job now belongs to init (or a subreaper), not to the pool,
     // so no PHP-FPM worker keeps a zombie of it.
