@@ -99,6 +99,9 @@ pub struct Controller {
     /// Runnable tasks seen at each limit (smoothed) and how many readings: what one more
     /// request in flight costs the CPU is the difference between neighbouring limits.
     running_at: Vec<(f64, u32)>,
+    /// Idle cores seen at each limit (smoothed), the second estimate of that cost (exact on a
+    /// machine with idle time left, blind on a saturated one).
+    idle_at: Vec<f64>,
     /// The last measured CPU cost of one more request in flight, in cores, and the readings
     /// since: after [`CPU_COST_READINGS`] it is measured again (the load may have changed).
     cpu_cost: Option<f64>,
@@ -112,8 +115,9 @@ pub struct Controller {
 /// site mostly waits (I/O, a sleeping render), and a busy CPU is someone else's load.
 pub const CPU_BOUND_COST: f64 = 0.4;
 
-/// Readings (of [`super::cpu::SAMPLE_EVERY`]) a measured CPU cost stays valid: 10 s.
-const CPU_COST_READINGS: u32 = 40;
+/// Readings (of [`super::cpu::SAMPLE_EVERY`]) a measured CPU cost stays valid: 30 s (each new
+/// measurement means half a second with one more render in flight).
+const CPU_COST_READINGS: u32 = 120;
 
 /// Responses over which the share of rendered (uncached) pages is taken.
 const RENDER_WINDOW: usize = 16;
@@ -132,6 +136,7 @@ impl Controller {
             paused_until: None,
             cpu: None,
             running_at: Vec::new(),
+            idle_at: Vec::new(),
             cpu_cost: None,
             cpu_cost_age: 0,
             renders: VecDeque::new(),
@@ -274,7 +279,11 @@ impl Controller {
         let l = self.limit;
         if self.running_at.len() <= l {
             self.running_at.resize(l + 1, (0.0, 0));
+            self.idle_at.resize(l + 1, 0.0);
         }
+        let first = self.running_at[l].1 == 0;
+        let i = &mut self.idle_at[l];
+        *i = if first { idle } else { (*i + idle) / 2.0 };
         let (v, n) = &mut self.running_at[l];
         *v = if *n == 0 {
             running
@@ -284,7 +293,9 @@ impl Controller {
         *n += 1;
         self.cpu_cost_age += 1;
         if l >= 2 && self.running_at[l].1 >= 2 && self.running_at[l - 1].1 >= 1 {
-            self.cpu_cost = Some(self.running_at[l].0 - self.running_at[l - 1].0);
+            let by_queue = self.running_at[l].0 - self.running_at[l - 1].0;
+            let by_idle = self.idle_at[l - 1] - self.idle_at[l];
+            self.cpu_cost = Some(by_queue.max(by_idle));
             self.cpu_cost_age = 0;
         }
         if self.cpu_cost_age > CPU_COST_READINGS {
