@@ -599,5 +599,27 @@ fn php_client_phpunit_suite_passes_as_the_site_user_against_the_real_stack() {
         other_before,
         "another site's cache was touched"
     );
+
+    // The same from a PHP-FPM worker: the plugin's purge route (no service configured for it,
+    // so safexec cache-purge), one page and then the whole site.
+    let home = wp.base_url().to_owned();
+    wp.get(&home);
+    assert_eq!(wp.get(&home).cache, "HIT");
+    let r = wp.rest_ok(
+        "POST",
+        "npp-cache/v1/purge",
+        Some(&format!(r#"{{"urls":["{home}"]}}"#)),
+    );
+    assert_eq!(r["via"], "safexec", "{r}");
+    assert_eq!(r["results"][0]["status"], "purged", "{r}");
+    assert_eq!(wp.get(&home).cache, "MISS");
+    let r = wp.rest_ok("POST", "npp-cache/v1/purge", Some(r#"{"all":true}"#));
+    assert!(r["files"].as_u64().unwrap_or(0) >= 1, "{r}");
+    assert_eq!(wp.get(&home).cache, "MISS");
+    assert_eq!(
+        files_of(&other),
+        other_before,
+        "another site's cache was touched"
+    );
     assert_cache_is_nginx_own(&wp);
 }
