@@ -403,8 +403,12 @@ cmd_stop() {
     local NGINX_PID="" FPM_PID="" DB_PID="" WP_CONFIG_NAME=""
     load_env
     local pids=() pid
-    for pid in "$NGINX_PID" "$FPM_PID" "$DB_PID"; do
-        if alive "$pid" && grep -qE 'nginx|php-fpm|mariadbd' "/proc/$pid/cmdline" 2>/dev/null; then pids+=("$pid"); fi
+    # The recorded PIDs and the pid files' (a master that re-executed itself may have a new one),
+    # each only while it is a server of this DIR.
+    for pid in "$NGINX_PID" "$FPM_PID" "$DB_PID" "$(pid_of "$DIR/run/nginx.pid")" \
+        "$(pid_of "$DIR/run/php-fpm.pid")" "$(pid_of "$DIR/db/run/mysqld.pid")"; do
+        case " ${pids[*]} " in *" $pid "*) continue ;; esac
+        if alive "$pid" && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$DIR/"; then pids+=("$pid"); fi
     done
     [ ${#pids[@]} -eq 0 ] || stop_pids "${pids[@]}"
     [ -z "$WP_CONFIG_NAME" ] || rm -f "/etc/wordpress/config-$WP_CONFIG_NAME.php"
