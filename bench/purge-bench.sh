@@ -67,7 +67,7 @@ for N in "${SIZES[@]}"; do
         i=$((k * 10 * 11 % N + 3))   # not a multiple of 10: one file, no variants
         t0=$(now); purge "https://bench.example/s$((i % 50))/$i/" >/dev/null; t1=$(now)
         ms "$t0" "$t1" >>"$WORK/nov.txt"; echo >>"$WORK/nov.txt"
-        i=$((k * 10 * 17 % N))       # with variants, index used as is
+        i=$(((N / 2 + k * 170) / 10 * 10 % N))   # with variants, index used as is
         t0=$(now); out=$(purge --index-no-refresh "https://bench.example/s$((i % 50))/$i/"); t1=$(now)
         case "$out" in *"(3 files, index)"*) ;; *) echo "unexpected: $out" >&2; exit 1 ;; esac
         ms "$t0" "$t1" >>"$WORK/norefresh.txt"; echo >>"$WORK/norefresh.txt"
