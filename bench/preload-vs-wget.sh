@@ -36,5 +36,5 @@ c=$(printf '%s\n' "${cp_ms[@]}" | median)
 echo "site: $STACK_PAGES pages, ${STACK_RENDER_US} us render, $STACK_WORKERS PHP-FPM workers, $STACK_URL"
 echo "wget (NPP flags):          ${w} ms, cache files after: $wget_files   [runs: ${wget_ms[*]}]"
 echo "cache-preload (same flags): ${c} ms, cache files after: $cp_files   [runs: ${cp_ms[*]}]"
-grep -E '^(FINISHED|Total wall clock|Downloaded)' "$STACK_DIR/cache-preload.log" | sed 's/^/  cache-preload log: /' || true
+grep -E '^(FINISHED|Total wall clock|Downloaded)' "$STACK_DIR/$(basename "$CACHE_PRELOAD").log" | sed 's/^/  cache-preload log: /' || true
 awk -v w="$w" -v c="$c" 'BEGIN { printf "ratio wget/cache-preload: %.2fx (goal >= 5x)\n", w / c }'
