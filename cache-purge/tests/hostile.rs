@@ -787,3 +787,73 @@ fn dot_is_the_current_directory_as_safexec_hands_it_over() {
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(b.exists());
 }
+
+#[test]
+fn killed_purge_all_is_finished_by_the_next_run_and_parallel_purges_agree() {
+    let f = Fixture::new("crash");
+    for i in 0..3000 {
+        f.put(&format!("httpsGETexample.com/{i}/"));
+    }
+    let o = f.run(&["--index-rebuild"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // SIGKILL a purge-all a few milliseconds in.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cache-purge"));
+    cmd.arg("--cache-path")
+        .arg(&f.root)
+        .arg("--index-dir")
+        .arg(&f.index);
+    if euid() == 0 {
+        cmd.args(["--owner", "nobody"]);
+    }
+    let mut child = cmd.arg("--all").stdout(Stdio::null()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(30));
+    let _ = child.kill();
+    let _ = child.wait();
+    let left = f.count_entries();
+    // Every file left is a complete entry (nothing truncated), and the next run of any kind
+    // finishes the purge-all (when the kill landed before the mark was cleared).
+    let o = f.run(&["https://example.com/nothing/"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    if left > 0 {
+        assert!(
+            text(&o).contains("finished an interrupted purge-all"),
+            "{left} left\n{}",
+            text(&o)
+        );
+    }
+    assert_eq!(f.count_entries(), 0);
+
+    // Ten purges of the same URLs at once, with the index: all succeed, every file goes once.
+    let keys: Vec<String> = (0..40)
+        .map(|i| format!("httpsGETexample.com/p/{i}/"))
+        .collect();
+    let files: Vec<PathBuf> = keys.iter().map(|k| f.put(k)).collect();
+    let urls: Vec<String> = (0..40)
+        .map(|i| format!("https://example.com/p/{i}/"))
+        .collect();
+    let handles: Vec<_> = (0..10)
+        .map(|_| {
+            let mut c = Command::new(env!("CARGO_BIN_EXE_cache-purge"));
+            c.arg("--cache-path")
+                .arg(&f.root)
+                .arg("--index-dir")
+                .arg(&f.index);
+            if euid() == 0 {
+                c.args(["--owner", "nobody"]);
+            }
+            c.arg("--json").args(&urls);
+            std::thread::spawn(move || c.output().unwrap())
+        })
+        .collect();
+    let mut total = 0;
+    for h in handles {
+        let o = h.join().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        total += json_lines(&o)
+            .iter()
+            .map(|v| v["files"].as_u64().unwrap())
+            .sum::<u64>();
+    }
+    assert_eq!(total, 40, "each file counted by exactly one purge");
+    assert!(files.iter().all(|p| !p.exists()));
+}
