@@ -814,12 +814,14 @@ fn killed_purge_all_is_finished_by_the_next_run_and_parallel_purges_agree() {
     // finishes the purge-all (when the kill landed before the mark was cleared).
     let o = f.run(&["https://example.com/nothing/"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    if left > 0 {
-        assert!(
-            text(&o).contains("finished an interrupted purge-all"),
-            "{left} left\n{}",
-            text(&o)
-        );
+    let finished = text(&o).contains("finished an interrupted purge-all");
+    if left > 0 && left < 3000 {
+        // Something was deleted, so the pending mark had been written before: it must finish.
+        assert!(finished, "{left} left\n{}", text(&o));
+    }
+    if !finished && left == 3000 {
+        // Killed before its first unlink (a slow start): nothing to finish; purge it now.
+        assert_eq!(f.run(&["--all"]).status.code(), Some(0));
     }
     assert_eq!(f.count_entries(), 0);
 
