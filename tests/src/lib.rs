@@ -403,49 +403,81 @@ pub struct Bins {
     pub cache_preload_built: PathBuf,
 }
 
+/// Builds one binary of the workspace (debug) and returns the path cargo reports for it.
+pub fn cargo_bin(package: &str, bin: &str) -> PathBuf {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = must(
+        Command::new(cargo)
+            .args(["build", "--quiet", "-p", package, "--bin", bin])
+            .arg("--manifest-path")
+            .arg(workspace_root().join("Cargo.toml"))
+            .arg("--message-format=json"),
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(&format!("\"name\":\"{bin}\"")))
+        .filter_map(|l| l.split("\"executable\":\"").nth(1))
+        .filter_map(|r| r.split('"').next())
+        .map(PathBuf::from)
+        .next_back()
+        .unwrap_or_else(|| panic!("cargo build did not report the {bin} executable"))
+}
+
+/// A fresh root-owned 0755 directory `<tmp>/<prefix><pid>` for installed binaries (every user
+/// may run what is inside, and safexec trusts it as a tool directory); directories of earlier
+/// test processes that are gone are removed first.
+pub fn root_owned_bin_dir(prefix: &str) -> PathBuf {
+    reap_stale(prefix, |_| {});
+    let dir = std::env::temp_dir().join(format!("{prefix}{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir(&dir).expect("create bin dir");
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("chmod bin dir");
+    dir
+}
+
+/// Copies `src` to `dir/name` as `root:root` with `mode`, and checks the result.
+pub fn install_root_owned(src: &Path, dir: &Path, name: &str, mode: u32) -> PathBuf {
+    let dst = dir.join(name);
+    fs::copy(src, &dst).unwrap_or_else(|e| panic!("copy {src:?}: {e}"));
+    must(Command::new("chown").arg("root:root").arg(&dst));
+    // chmod after chown: chown clears the setuid bit.
+    fs::set_permissions(&dst, fs::Permissions::from_mode(mode)).expect("chmod");
+    let md = fs::metadata(&dst).expect("stat installed binary");
+    assert_eq!((md.uid(), md.mode() & 0o7777), (0, mode), "install {dst:?}");
+    dst
+}
+
+/// Creates a system account with its own group unless it exists (never removed, like the site
+/// user).
+pub fn ensure_user(name: &str) -> User {
+    if User::lookup(name).is_none() {
+        let _ = Command::new("useradd")
+            .args(["--system", "--user-group", "--no-create-home"])
+            .args([
+                "--home-dir",
+                "/nonexistent",
+                "--shell",
+                "/usr/sbin/nologin",
+                name,
+            ])
+            .status();
+    }
+    User::lookup(name).unwrap_or_else(|| panic!("cannot create user {name}"))
+}
+
 /// Builds `safexec` and `cache-preload` (debug) once per process and installs the copies.
 pub fn bins() -> &'static Bins {
     static B: OnceLock<Bins> = OnceLock::new();
     B.get_or_init(|| {
         require_root();
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let out = must(
-            Command::new(cargo)
-                .args(["build", "--quiet", "-p", "safexec", "-p", "cache-preload"])
-                .args(["--bin", "safexec", "--bin", "cache-preload"])
-                .arg("--manifest-path")
-                .arg(workspace_root().join("Cargo.toml"))
-                .arg("--message-format=json"),
+        let (sx, cp) = (
+            cargo_bin("safexec", "safexec"),
+            cargo_bin("cache-preload", "cache-preload"),
         );
-        let text = String::from_utf8_lossy(&out.stdout);
-        let exe = |name: &str| -> PathBuf {
-            text.lines()
-                .filter(|l| l.contains(&format!("\"name\":\"{name}\"")))
-                .filter_map(|l| l.split("\"executable\":\"").nth(1))
-                .filter_map(|r| r.split('"').next())
-                .map(PathBuf::from)
-                .next_back()
-                .unwrap_or_else(|| panic!("cargo build did not report the {name} executable"))
-        };
-        let (sx, cp) = (exe("safexec"), exe("cache-preload"));
-        reap_stale(BINS_PREFIX, |_| {});
-        let dir = std::env::temp_dir().join(format!("{BINS_PREFIX}{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir(&dir).expect("create bin dir");
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("chmod bin dir");
-        let install = |src: &Path, name: &str, mode: u32| -> PathBuf {
-            let dst = dir.join(name);
-            fs::copy(src, &dst).unwrap_or_else(|e| panic!("copy {src:?}: {e}"));
-            must(Command::new("chown").arg("root:root").arg(&dst));
-            // chmod after chown: chown clears the setuid bit.
-            fs::set_permissions(&dst, fs::Permissions::from_mode(mode)).expect("chmod");
-            let md = fs::metadata(&dst).expect("stat installed binary");
-            assert_eq!((md.uid(), md.mode() & 0o7777), (0, mode), "install {dst:?}");
-            dst
-        };
+        let dir = root_owned_bin_dir(BINS_PREFIX);
         Bins {
-            safexec: install(&sx, "safexec", 0o4755),
-            cache_preload: install(&cp, "cache-preload", 0o755),
+            safexec: install_root_owned(&sx, &dir, "safexec", 0o4755),
+            cache_preload: install_root_owned(&cp, &dir, "cache-preload", 0o755),
             cache_preload_built: cp,
         }
     })

@@ -10,46 +10,16 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::{bins, must, workspace_root, Stack, User};
+use crate::{bins, cargo_bin, install_root_owned, must, root_owned_bin_dir, Stack, User};
 
 /// `cache-purge` (debug), built once per process and installed `root:root 0755` in a root-owned
 /// 0755 temp dir, so every user can run it and safexec accepts it as a tool.
 pub fn cache_purge_bin() -> &'static Path {
     static B: OnceLock<PathBuf> = OnceLock::new();
     B.get_or_init(|| {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let out = must(
-            Command::new(cargo)
-                .args([
-                    "build",
-                    "--quiet",
-                    "-p",
-                    "cache-purge",
-                    "--bin",
-                    "cache-purge",
-                ])
-                .arg("--manifest-path")
-                .arg(workspace_root().join("Cargo.toml"))
-                .arg("--message-format=json"),
-        );
-        let text = String::from_utf8_lossy(&out.stdout);
-        let built = text
-            .lines()
-            .filter(|l| l.contains("\"name\":\"cache-purge\""))
-            .filter_map(|l| l.split("\"executable\":\"").nth(1))
-            .filter_map(|r| r.split('"').next())
-            .map(PathBuf::from)
-            .next_back()
-            .expect("cargo build reports the cache-purge executable");
-        let dir = std::env::temp_dir().join(format!("e2e-purge-bin.{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir(&dir).expect("bin dir");
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("chmod");
-        let dst = dir.join("cache-purge");
-        fs::copy(&built, &dst).expect("copy cache-purge");
-        must(Command::new("chown").arg("root:root").arg(&dst));
-        fs::set_permissions(&dst, fs::Permissions::from_mode(0o755)).expect("chmod");
-        dst
+        let built = cargo_bin("cache-purge", "cache-purge");
+        let dir = root_owned_bin_dir("e2e-purge-bin.");
+        install_root_owned(&built, &dir, "cache-purge", 0o755)
     })
 }
 

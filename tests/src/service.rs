@@ -15,38 +15,16 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::{must, require_root, workspace_root, User};
+use crate::{cargo_bin, install_root_owned, must, require_root, root_owned_bin_dir, User};
 
 /// Builds `cache-purged` once and installs a root-owned 0755 copy www-data can run.
 pub fn purged_bin() -> &'static Path {
     static B: OnceLock<PathBuf> = OnceLock::new();
     B.get_or_init(|| {
         require_root();
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let out = must(
-            Command::new(cargo)
-                .args(["build", "--quiet", "-p", "purged", "--bin", "cache-purged"])
-                .arg("--manifest-path")
-                .arg(workspace_root().join("Cargo.toml"))
-                .arg("--message-format=json"),
-        );
-        let text = String::from_utf8_lossy(&out.stdout);
-        let exe = text
-            .lines()
-            .filter(|l| l.contains("\"name\":\"cache-purged\""))
-            .filter_map(|l| l.split("\"executable\":\"").nth(1))
-            .filter_map(|r| r.split('"').next())
-            .next_back()
-            .expect("cargo did not report cache-purged")
-            .to_owned();
-        let dir = std::env::temp_dir().join(format!("e2e-purged-bin.{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir(&dir).expect("bin dir");
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("chmod");
-        let dst = dir.join("cache-purged");
-        fs::copy(&exe, &dst).expect("copy cache-purged");
-        fs::set_permissions(&dst, fs::Permissions::from_mode(0o755)).expect("chmod");
-        dst
+        let exe = cargo_bin("purged", "cache-purged");
+        let dir = root_owned_bin_dir("e2e-purged-bin.");
+        install_root_owned(&exe, &dir, "cache-purged", 0o755)
     })
 }
 

@@ -13,30 +13,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::{bins, must, require_root, workspace_root, User};
+pub use crate::ensure_user;
+use crate::{
+    bins, cargo_bin, install_root_owned, must, require_root, root_owned_bin_dir, workspace_root,
+    User,
+};
 
 const HOST_PREFIX: &str = "e2e-setup.";
 const BINS_PREFIX: &str = "e2e-setup-bins.";
-
-/// Builds a package's binary once and returns its path.
-fn cargo_bin(package: &str, bin: &str) -> PathBuf {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let out = must(
-        Command::new(cargo)
-            .args(["build", "--quiet", "-p", package, "--bin", bin])
-            .arg("--manifest-path")
-            .arg(workspace_root().join("Cargo.toml"))
-            .arg("--message-format=json"),
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| l.contains(&format!("\"name\":\"{bin}\"")))
-        .filter_map(|l| l.split("\"executable\":\"").nth(1))
-        .filter_map(|r| r.split('"').next())
-        .map(PathBuf::from)
-        .next_back()
-        .unwrap_or_else(|| panic!("cargo build did not report the {bin} executable"))
-}
 
 /// The tools, installed root:root 0755 in a world-readable temp dir (so created users can run
 /// them too).
@@ -53,21 +37,13 @@ pub fn tools() -> &'static Tools {
     static T: OnceLock<Tools> = OnceLock::new();
     T.get_or_init(|| {
         require_root();
-        reap_stale_dirs(&std::env::temp_dir(), BINS_PREFIX, |_| {});
-        let dir = std::env::temp_dir().join(format!("{BINS_PREFIX}{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir(&dir).expect("create bin dir");
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("chmod bin dir");
-        let install = |src: PathBuf, name: &str| {
-            let dst = dir.join(name);
-            fs::copy(&src, &dst).unwrap_or_else(|e| panic!("copy {src:?}: {e}"));
-            must(Command::new("chown").arg("root:root").arg(&dst));
-            fs::set_permissions(&dst, fs::Permissions::from_mode(0o755)).expect("chmod");
-            dst
+        let dir = root_owned_bin_dir(BINS_PREFIX);
+        let install = |package: &str, bin: &str| {
+            install_root_owned(&cargo_bin(package, bin), &dir, bin, 0o755)
         };
         Tools {
-            cache_setup: install(cargo_bin("cache-setup", "cache-setup"), "cache-setup"),
-            cache_purge: install(cargo_bin("cache-purge", "cache-purge"), "cache-purge"),
+            cache_setup: install("cache-setup", "cache-setup"),
+            cache_purge: install("cache-purge", "cache-purge"),
         }
     })
 }
@@ -78,23 +54,6 @@ pub fn cache_setup(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run cache-setup")
-}
-
-/// Creates a system account (with its own group) unless it exists.
-pub fn ensure_user(name: &str) -> User {
-    if User::lookup(name).is_none() {
-        let _ = Command::new("useradd")
-            .args(["--system", "--user-group", "--no-create-home"])
-            .args([
-                "--home-dir",
-                "/nonexistent",
-                "--shell",
-                "/usr/sbin/nologin",
-                name,
-            ])
-            .status();
-    }
-    User::lookup(name).unwrap_or_else(|| panic!("cannot create user {name}"))
 }
 
 /// A free loopback port (the bind in nginx is the real test).

@@ -11,24 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use e2e::service::{self, Service};
-use e2e::{must, Stack, User};
+use e2e::{ensure_user, must, Stack, User};
 use serde_json::{json, Value};
-
-fn ensure_user(name: &str) -> User {
-    if User::lookup(name).is_none() {
-        let _ = Command::new("useradd")
-            .args(["--system", "--user-group", "--no-create-home"])
-            .args([
-                "--home-dir",
-                "/nonexistent",
-                "--shell",
-                "/usr/sbin/nologin",
-                name,
-            ])
-            .status();
-    }
-    User::lookup(name).expect("second site user")
-}
 
 /// Patches the stack's nginx config with the shipped snippets (socket path adjusted) and
 /// reloads nginx; waits until the old workers are gone.
