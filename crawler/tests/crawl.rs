@@ -443,6 +443,42 @@ fn url_list_from_stdin_and_file() {
     );
 }
 
+/// Issue 15 class 1: a rejected line of a URL list is reported by its number and a reason, never
+/// echoed (through safexec the list may hold what only the job user could read).
+#[test]
+fn rejected_url_list_lines_are_not_echoed() {
+    let server = Server::start(|_r: &Req| Resp::html("ok"));
+    let list = format!(
+        "secret-token:hunter2\n/relative/hunter3\n{}\n",
+        server.url("/one")
+    );
+    let mut child = std::process::Command::new(common::bin())
+        .args(["--no-progress", "--no-recursive", "--url-list", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(list.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert_eq!(server.targets(), vec!["/one"], "{all}");
+    assert!(
+        all.contains("skipping line 1 of the URL list: not a valid http or https URL"),
+        "{all}"
+    );
+    assert!(all.contains("skipping line 2 of the URL list"), "{all}");
+    assert!(
+        !all.contains("hunter") && !all.contains("secret-token"),
+        "{all}"
+    );
+}
+
 #[test]
 fn endless_calendar_is_bounded_by_limits() {
     let cal = |r: &Req| {

@@ -209,7 +209,7 @@ impl Crawl {
                     .map_err(|e| Error::input(format!("--url-list '{path}'"), e))?;
                 Box::new(std::io::BufReader::new(f))
             };
-            for line in reader.lines() {
+            for (index, line) in reader.lines().enumerate() {
                 let line = line.map_err(|e| Error::input(format!("--url-list '{path}'"), e))?;
                 let line = line.trim();
                 if line.is_empty() || line.starts_with('#') {
@@ -223,9 +223,13 @@ impl Crawl {
                             .insert(t.host().to_ascii_lowercase());
                         self.enqueue(t, 0, Origin::List, true);
                     }
-                    Err(e) => self
-                        .reporter
-                        .notice(&format!("skipping '{line}' from the URL list: {e}")),
+                    // A line number and a reason, never the line: through safexec the list may
+                    // be a file the job could read but its caller could not (issue 15, class 1),
+                    // and the resolver's own message can quote the input.
+                    Err(_) => self.reporter.notice(&format!(
+                        "skipping line {} of the URL list: not a valid http or https URL",
+                        index + 1
+                    )),
                 }
             }
         }
