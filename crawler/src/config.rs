@@ -212,7 +212,7 @@ impl Pacing {
 /// Which header variants `--variants` warms.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VariantSet {
-    /// Every [`ACCEPT_ENCODINGS`] value, desktop User-Agent only.
+    /// Every `Accept-Encoding` value of the variant list, desktop User-Agent only.
     Encodings,
     /// Desktop and mobile User-Agents, default `Accept-Encoding` only.
     Agents,

@@ -10,7 +10,7 @@
 //! |---|---|
 //! | [`KeyTemplate`], [`KeyRequest`], [`KeyParts`] | parse and evaluate a key template, split a key back |
 //! | [`Levels`] | `levels=` and the relative path of an MD5 |
-//! | [`md5`], [`md5_hex`] | the digest nginx names files with |
+//! | [`md5()`], [`md5_hex`] | the digest nginx names files with |
 //! | [`Header`], [`Entry`], [`read_entry`] | the on-disk header (version 5, LP64) and its `KEY:` line, read at the fixed offset |
 //! | [`variant_hash`] | the file name nginx gives a `Vary` variant |
 //! | [`is_cache_file_name`], [`is_temp_file_name`], [`is_temp_dir_name`] | names in a cache tree |

@@ -1,6 +1,6 @@
 //! One run's warm-up bookkeeping, so the crawl loop needs only a few calls:
 //! [`Session::observe`] per response, [`Session::verify_result`] per `--verify` re-request, and
-//! [`Session::summary_lines`] / [`Session::summary_json`] at the end.
+//! [`Session::summary`] at the end.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};

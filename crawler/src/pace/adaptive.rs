@@ -25,7 +25,7 @@
 //! While most recent responses are cache HITs the cap is [`Config::max_concurrency_cached`]
 //! (default 16): a HIT costs nginx a file read and keeps no PHP worker from a visitor.
 //!
-//! Default cap: [`DEFAULT_MAX_CONCURRENCY`] = 6, the number of parallel connections a browser
+//! Default cap: [`crate::config::DEFAULT_MAX_CONCURRENCY`] = 6, the number of parallel connections a browser
 //! opens to one host over HTTP/1.1. Any site already serves that much parallelism to a single
 //! visitor loading a page, and the cap is only reached while latency shows no queueing.
 

@@ -3,7 +3,7 @@
 //! Seeds (robots.txt sitemaps, sitemaps, URL list, start URLs) go into a
 //! bounded [`Frontier`]; up to `concurrency` fetches run at once on the
 //! current task; every completed fetch goes through
-//! [`Crawl::on_response`] / [`Crawl::on_failure`] — the single place where
+//! `Crawl::on_response` / `Crawl::on_failure` — the single place where
 //! results are counted, reported and links are fed back into the frontier.
 
 use std::cell::RefCell;
