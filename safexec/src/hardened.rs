@@ -18,7 +18,7 @@ use crate::env::{self, Snapshot};
 use crate::error::Error;
 use crate::policy::{PurgeRequest, Tool};
 use crate::sys::{self, Gid, Uid};
-use crate::{jobs, msg, resolve, shim, tmpdir, users};
+use crate::{indexdir, jobs, msg, resolve, shim, tmpdir, users};
 
 /// The caller as the configuration sees it: ids, login name and group names (from our own
 /// `/etc/passwd` and `/etc/group` readers, never NSS).
@@ -81,6 +81,8 @@ enum Workdir {
 struct Plan {
     target: Target,
     workdir: Workdir,
+    /// cache-purge's key index directory, prepared as root (see [`indexdir`]).
+    index_dir: Option<PathBuf>,
 }
 
 /// Runs the job in setuid mode; returns only on failure.
@@ -127,6 +129,7 @@ pub fn run(mut job: Job, snap: &Snapshot) -> Error {
         filter: None,
         stale_tmp: Vec::new(),
         workdir: plan.workdir,
+        index_dir: plan.index_dir,
         job_dir: None,
         landlock: None,
     };
@@ -179,6 +182,7 @@ fn job_user_plan(cfg: &Config, caller: &Caller) -> Result<Plan, Error> {
     Ok(Plan {
         target,
         workdir: Workdir::Private,
+        index_dir: None,
     })
 }
 
@@ -238,6 +242,7 @@ fn rg_plan(job: &mut Job, cfg: &Config, caller: &Caller) -> Result<Plan, Error> 
         return Ok(Plan {
             target: caller.ids,
             workdir: Workdir::Private,
+            index_dir: None,
         });
     };
     if !caller.may_use(root) {
@@ -272,6 +277,7 @@ fn rg_plan(job: &mut Job, cfg: &Config, caller: &Caller) -> Result<Plan, Error> 
             root: root.path.clone(),
             dir,
         },
+        index_dir: None,
     })
 }
 
@@ -307,6 +313,22 @@ fn purge_plan(job: &mut Job, cfg: &Config, caller: &Caller) -> Result<Plan, Erro
         "--levels".into(),
         root.levels.clone().into(),
     ];
+    // The key index lives in a directory prepared here, as root, for the job user; when that
+    // fails the purge runs without one (it scans where needed) rather than being refused, and
+    // `--no-index` keeps cache-purge from trying its default directory.
+    let index_dir = match indexdir::prepare(&owner.name, target.uid, target.gid) {
+        Ok(d) => {
+            msg::diag(&msg::purge_index_dir(&d));
+            args.push("--index-dir".into());
+            args.push(d.clone().into_os_string());
+            Some(d)
+        }
+        Err(why) => {
+            msg::diag(&msg::purge_no_index(&why));
+            args.push("--no-index".into());
+            None
+        }
+    };
     args.extend(req.args.iter().cloned());
     job.checked.args = args;
     msg::diag(&msg::purge_root(&root.path, &owner.name, owner.uid));
@@ -316,6 +338,7 @@ fn purge_plan(job: &mut Job, cfg: &Config, caller: &Caller) -> Result<Plan, Erro
             root: root.path.clone(),
             dir,
         },
+        index_dir,
     })
 }
 
@@ -481,6 +504,8 @@ struct RealSteps {
     stale_tmp: Vec<String>,
     /// Where the job starts.
     workdir: Workdir,
+    /// cache-purge's key index directory (written by the job).
+    index_dir: Option<PathBuf>,
     /// The private directory, once created.
     job_dir: Option<tmpdir::JobDir>,
     /// The Landlock ruleset between `prepare_landlock` and `apply_landlock`.
@@ -554,6 +579,7 @@ impl Steps for RealSteps {
             tool,
             job_dir: self.job_dir.as_ref().map(|d| Path::new(d.path.as_str())),
             cache_root,
+            index_dir: self.index_dir.as_deref(),
             tool_path: &self.job.pinned.canonical,
             // The job's own /proc entries: `/proc/self` is resolved now, in this process, whose
             // pid the tool keeps (exec in place), so no other process's entries are reachable.

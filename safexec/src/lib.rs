@@ -14,6 +14,7 @@ pub mod drop;
 pub mod env;
 pub mod error;
 pub mod hardened;
+pub mod indexdir;
 pub mod jobs;
 pub mod kill;
 pub mod msg;

@@ -329,6 +329,17 @@ pub fn purge_root(root: &std::path::Path, owner: &str, uid: u32) -> String {
         esc(root.as_os_str())
     )
 }
+/// cache-purge: the key index directory handed to the job.
+pub fn purge_index_dir(dir: &std::path::Path) -> String {
+    format!(
+        "Info: safexec: cache-purge key index in '{}'",
+        esc(dir.as_os_str())
+    )
+}
+/// cache-purge: no key index directory could be prepared; the purge runs without one.
+pub fn purge_no_index(why: &str) -> String {
+    format!("Info: safexec: cache-purge runs without a key index ({why}); it scans where needed")
+}
 /// cache-purge: `--cache-path` is not one of the caller's roots.
 pub fn purge_path_not_allowed(path: &OsStr) -> String {
     format!(

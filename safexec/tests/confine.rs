@@ -1112,6 +1112,7 @@ fn landlock_keeps_a_job_from_what_its_tool_does_not_need() {
         tool,
         job_dir: Some(&job),
         cache_root: Some(&cache),
+        index_dir: None,
         tool_path: Path::new("/usr/bin/sha256sum"),
         extra_read: vec![],
         tcp_ports: if tool == Tool::Wget {
@@ -1245,6 +1246,7 @@ fn without_landlock_in_the_kernel_the_job_runs_and_says_so_once() {
                 tool: safexec::policy::Tool::Sha256sum,
                 job_dir: Some(&job),
                 cache_root: None,
+                index_dir: None,
                 tool_path: Path::new("/usr/bin/cat"),
                 extra_read: vec![],
                 tcp_ports: vec![],

@@ -523,9 +523,10 @@ fn cache_purge_runs_as_the_owner_in_the_callers_checked_root() {
         assert_eq!(out.status, 0, "{out}");
         assert_eq!(uid_of(&out), Some(owner.uid), "{out}");
         assert_eq!(probe_value(&out, "cwd"), Some(a.clone()), "{out}");
-        let argv: Vec<String> = (1..=8)
+        let argv: Vec<String> = (1..=10)
             .map(|i| probe_value(&out, &format!("argv{i}")).unwrap_or_default())
             .collect();
+        let index_dir = format!("/var/lib/cache-purge/{}", owner.name);
         assert_eq!(
             argv,
             [
@@ -535,6 +536,8 @@ fn cache_purge_runs_as_the_owner_in_the_callers_checked_root() {
                 "$scheme$host$request_uri",
                 "--levels",
                 "2",
+                "--index-dir",
+                &index_dir,
                 "--json",
                 "https://WWW.a.example/p?x=1"
             ],
@@ -581,6 +584,121 @@ fn cache_purge_runs_as_the_owner_in_the_callers_checked_root() {
     with_config(&conf, || {
         let out = purge(t1, &["--all"]);
         out.assert_refused_without_running(&"root under /tmp");
+    });
+}
+
+/// Writes an nginx cache entry (header version 5, LP64 layout, see nginx-cache's header.rs) for
+/// `key` named `name` under levels `1:2`, with a `Vary: Accept-Encoding` header, owned by `owner`.
+fn put_vary_entry(root: &str, name: &str, key: &str, owner: &User) -> PathBuf {
+    let mut b = vec![0u8; 336];
+    b[..8].copy_from_slice(&5u64.to_le_bytes());
+    let header_start = u16::try_from(336 + 6 + key.len() + 1).unwrap();
+    b[54..56].copy_from_slice(&header_start.to_le_bytes());
+    b[56..58].copy_from_slice(&header_start.to_le_bytes());
+    let vary = b"Accept-Encoding";
+    b[187] = vary.len() as u8;
+    b[188..188 + vary.len()].copy_from_slice(vary);
+    b.extend_from_slice(b"\nKEY: ");
+    b.extend_from_slice(key.as_bytes());
+    b.extend_from_slice(b"\nStatus: 200 OK\r\n\r\n<html>");
+    let l1 = &name[31..];
+    let l2 = &name[29..31];
+    let mut dir = PathBuf::from(root);
+    for level in [l1, l2] {
+        dir.push(level);
+        if !dir.exists() {
+            cache_dir(dir.to_str().unwrap(), owner);
+        }
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, b).unwrap();
+    chown(path.to_str().unwrap(), owner);
+    chmod(path.to_str().unwrap(), 0o600);
+    path
+}
+
+fn md5_hex(text: &str) -> String {
+    let out = must(
+        Command::new("sh")
+            .arg("-c")
+            .arg("printf %s \"$1\" | md5sum")
+            .arg("sh")
+            .arg(text),
+    );
+    String::from_utf8_lossy(&out.stdout)[..32].to_string()
+}
+
+#[test]
+fn cache_purge_keeps_its_key_index_in_the_owners_directory_under_var_lib() {
+    let owner = cache_owner();
+    let base = fixture("purge-index");
+    let root = format!("{base}/cache");
+    cache_dir(&root, &owner);
+    let t1 = test_user();
+    // The main entry and a Vary variant of the same key, for two URLs.
+    let entries = |path: &str| {
+        let key = format!("httpGETv.example{path}");
+        vec![
+            put_vary_entry(&root, &md5_hex(&key), &key, &owner),
+            put_vary_entry(&root, &md5_hex(&format!("{key}#gzip")), &key, &owner),
+        ]
+    };
+    let first = entries("/one/");
+    let second = entries("/two/");
+    let other = put_vary_entry(
+        &root,
+        &md5_hex("httpGETv.example/other/"),
+        "httpGETv.example/other/",
+        &owner,
+    );
+    let conf = format!(
+        "cache_root = {root} {} allow={} key=$scheme$request_method$host$request_uri levels=1:2 url=http://v.example\n",
+        owner.name, t1.name
+    );
+    // The real cache-purge, where safexec looks for tools that are not installed.
+    let tool = cargo_build("cache-purge", "cache-purge");
+    let setup = format!(
+        "mount -t tmpfs -o mode=0755,uid=0,gid=0 none /usr/local/bin\ncp {} /usr/local/bin/cache-purge\nchmod 0755 /usr/local/bin/cache-purge",
+        tool.display()
+    );
+    let purge = |url: &str| {
+        safexec()
+            .args(["cache-purge", "--json", url])
+            .as_user(t1)
+            .in_namespace(&setup)
+            .run()
+    };
+    let index_dir = format!("/var/lib/cache-purge/{}", owner.name);
+    with_config(&conf, || {
+        let out = purge("http://v.example/one/");
+        assert_eq!(out.status, 0, "{out}");
+        for p in &first {
+            assert!(!p.exists(), "{} left: {out}", p.display());
+        }
+        assert!(second.iter().all(|p| p.exists()) && other.exists(), "{out}");
+        let base_md = std::fs::symlink_metadata("/var/lib/cache-purge").unwrap();
+        assert!(base_md.is_dir());
+        assert_eq!((base_md.uid(), base_md.mode() & 0o022), (0, 0));
+        let md = std::fs::symlink_metadata(&index_dir).unwrap();
+        assert!(md.is_dir());
+        assert_eq!((md.uid(), md.mode() & 0o7777), (owner.uid, 0o700), "{out}");
+        let files: Vec<String> = std::fs::read_dir(&index_dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            files.iter().any(|f| f.ends_with(".sqlite")),
+            "{files:?}: {out}"
+        );
+        // The second Vary URL is found through the index, not by a scan.
+        let out = purge("http://v.example/two/");
+        assert_eq!(out.status, 0, "{out}");
+        for p in &second {
+            assert!(!p.exists(), "{} left: {out}", p.display());
+        }
+        assert!(other.exists(), "{out}");
+        assert!(out.stdout_str().contains(r#""lookup":"index""#), "{out}");
     });
 }
 

@@ -75,6 +75,9 @@ pub struct JobAccess<'a> {
     /// The configured cache root the job works on: read for rg, read and write (delete) for
     /// cache-purge; ignored for other tools.
     pub cache_root: Option<&'a Path>,
+    /// cache-purge's key index directory (prepared as root for the job user): read and write
+    /// for cache-purge; ignored for other tools.
+    pub index_dir: Option<&'a Path>,
     /// The pinned tool binary: read and execute, wherever it is installed.
     pub tool_path: &'a Path,
     /// Further files the job must read, e.g. the `LD_PRELOAD` shim.
@@ -207,6 +210,9 @@ pub fn allows_for(access: &JobAccess<'_>) -> Allows {
         (Tool::CachePurge, Some(root)) => write.push(root.to_path_buf()),
         _ => {}
     }
+    if let (Tool::CachePurge, Some(dir)) = (access.tool, access.index_dir) {
+        write.push(dir.to_path_buf());
+    }
     let mut tcp_connect = Vec::new();
     if is_fetch(access.tool) {
         for &p in FETCH_PORTS.iter().chain(&access.tcp_ports) {
@@ -333,6 +339,7 @@ mod tests {
             tool,
             job_dir: Some(Path::new("/run/safexec-jobs/42")),
             cache_root: Some(Path::new("/var/cache/nginx/site")),
+            index_dir: Some(Path::new("/var/lib/cache-purge/www-data")),
             tool_path: Path::new("/usr/bin/tool"),
             extra_read: vec![],
             tcp_ports: vec![3434],
@@ -387,9 +394,22 @@ mod tests {
     fn purge_writes_the_cache_root() {
         let a = allows_for(&access(Tool::CachePurge));
         assert!(a.write.contains(&PathBuf::from("/var/cache/nginx/site")));
+        assert!(a
+            .write
+            .contains(&PathBuf::from("/var/lib/cache-purge/www-data")));
         assert!(a.tcp_connect.is_empty());
         let h = allows_for(&access(Tool::Sha256sum));
         assert!(!h.write.contains(&PathBuf::from("/var/cache/nginx/site")));
+        assert!(!h
+            .write
+            .contains(&PathBuf::from("/var/lib/cache-purge/www-data")));
+        let r = allows_for(&access(Tool::Rg));
+        assert!(!r
+            .write
+            .contains(&PathBuf::from("/var/lib/cache-purge/www-data")));
+        assert!(!r
+            .read
+            .contains(&PathBuf::from("/var/lib/cache-purge/www-data")));
         assert!(!h.read.contains(&PathBuf::from("/var/cache/nginx/site")));
     }
 
