@@ -293,6 +293,7 @@ const CACHE_PRELOAD_NATIVE: &[Opt] = &[
     o("json", "", No),
     o("sitemap", "", Req(Url)),
     o("robots-sitemaps", "", No),
+    o("no-robots-sitemaps", "", No),
     o("url-list", "", Req(InputFile)),
     o("no-recursive", "", No),
     o("max-depth", "", Req(Word)),
@@ -310,6 +311,7 @@ const CACHE_PRELOAD_NATIVE: &[Opt] = &[
     o("verify", "", No),
     o("max-concurrency", "", Req(Word)),
     o("max-rps", "", Req(Word)),
+    o("cpu-reserve", "", Req(Word)),
     o("cache-header", "", Req(Text)),
 ];
 
@@ -1071,6 +1073,21 @@ mod tests {
         for bad in ["--cache-path", "--index-out", "--replay-keys", "--config"] {
             refused(Tool::CachePreload, &[bad, "/x", "https://x/"]);
         }
+    }
+
+    #[test]
+    fn cache_preload_pacing_and_seeding_switches_pass() {
+        ok(
+            Tool::CachePreload,
+            &[
+                "--json",
+                "--no-robots-sitemaps",
+                "--cpu-reserve",
+                "0",
+                "https://x/",
+            ],
+        );
+        ok(Tool::CachePreload, &["--cpu-reserve=1.5", "https://x/"]);
     }
 
     #[test]
