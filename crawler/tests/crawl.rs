@@ -332,6 +332,41 @@ fn robots_sitemaps_seed_and_recursion_continues() {
     }
 }
 
+/// With sitemaps seeded, a link that redirects to a page the sitemap already warmed
+/// (`/contact` → `/contact/`) is not followed to it again, whichever comes first; each page is
+/// requested once and counted once.
+#[test]
+fn redirect_to_a_page_already_fetched_is_not_requested_again() {
+    let server = Server::start(|r: &Req| {
+        let base = format!("http://{}", r.header("host").unwrap());
+        match r.path().as_str() {
+            "/robots.txt" => Resp::new(200, format!("User-agent: *\nSitemap: {base}/sm.xml\n")),
+            "/sm.xml" => Resp::new(
+                200,
+                format!("<urlset><url><loc>{base}/contact/</loc></url></urlset>"),
+            ),
+            "/contact" => Resp::redirect(301, &format!("{base}/contact/")),
+            "/" => Resp::html("<a href=\"/contact\">c</a> <a href=\"/about\">a</a>"),
+            "/about" => Resp::redirect(301, &format!("{base}/about/")),
+            _ => Resp::html("<a href=\"/contact\">c</a>"),
+        }
+    });
+    let out = run(&["--no-progress", "--json", &server.url("/")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let t = server.targets();
+    let count = |p: &str| t.iter().filter(|x| *x == p).count();
+    assert_eq!(count("/contact/"), 1, "{t:?}");
+    assert_eq!(count("/about/"), 1, "{t:?}");
+    let summary: serde_json::Value = stdout(&out)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["event"] == "summary")
+        .expect("summary");
+    // `/`, `/contact/` and `/about/`; the `/contact` hop to the warmed page is skipped.
+    assert_eq!(summary["ok"], 3, "{summary}");
+    assert_eq!(summary["failed"], 0, "{summary}");
+}
+
 /// NPP's default "Exclude Endpoints" regex (npp-usage.md §8): it rejects robots.txt and every
 /// sitemap URL, which must not stop the seeding (only the pages found are filtered).
 const NPP_REJECT: &str = r"--reject-regex=/wp-admin/|/wp-content/|/wp-includes/|/wp-json/|xmlrpc|wp-.*\.php|/cart/|/checkout/|/my-account/|robots\.txt|sitemap(_index)?\.xml|[a-z0-9_-]+-sitemap([0-9]+)?\.xml|wp-sitemap|comment-page-|/feed/|/embed/|/login/|/register/|\.well-known|\?|=|&|#";

@@ -260,10 +260,7 @@ fn json_summary_counts_match_cache_files_on_disk() {
     stack.purge();
     let sh = SiteShell::new(stack.site_user());
     let script = format!(
-        // A link crawl, as before robots.txt sitemaps were seeded by default: with them, the
-        // site's `/contact` link (a 301 to `/contact/`, which the sitemap already warmed) is
-        // requested once more and counted as a second ok page for the same cache file.
-        "{} cache-preload --json --no-progress --no-robots-sitemaps --reject-regex {} {}",
+        "{} cache-preload --json --no-progress --reject-regex {} {}",
         e2e::sh_quote(&bins().safexec.to_string_lossy()),
         e2e::sh_quote(npp::REJECT_REGEX),
         e2e::sh_quote(stack.base_url())
@@ -321,8 +318,6 @@ fn cache_index_names_files_that_exist() {
         .args([
             "--json",
             "--no-progress",
-            // One index line per response: see json_summary_counts_match_cache_files_on_disk.
-            "--no-robots-sitemaps",
             "--reject-regex",
             npp::REJECT_REGEX,
         ])

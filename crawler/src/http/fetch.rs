@@ -85,6 +85,8 @@ pub enum FailKind {
     TooManyRedirects,
     /// A redirect pointed off the allowed hosts or to a non-HTTP URL.
     BadRedirect,
+    /// A redirect pointed to a page this run has already fetched: not requested again.
+    AlreadyFetched,
 }
 
 /// A failed fetch.
@@ -257,12 +259,14 @@ impl Fetcher {
         &self.pause
     }
 
-    /// GET `target`, following redirects whose targets satisfy `allow`.
+    /// GET `target`, following redirects whose targets satisfy `allow`; a hop to a URL for
+    /// which `known` is true stops with [`FailKind::AlreadyFetched`].
     pub async fn fetch(
         &self,
         target: &Target,
         body_use: BodyUse,
         allow: &dyn Fn(&Url) -> bool,
+        known: &dyn Fn(&Url) -> bool,
     ) -> Result<Response, Failure> {
         let start = Instant::now();
         let mut cur = target.clone();
@@ -298,6 +302,12 @@ impl Fetcher {
                         return Err(fail(
                             FailKind::BadRedirect,
                             format!("redirect to {} leaves the allowed hosts", next.url),
+                        ));
+                    }
+                    if known(&next.url) {
+                        return Err(fail(
+                            FailKind::AlreadyFetched,
+                            format!("redirect to {}, already fetched", next.url),
                         ));
                     }
                     cur = next;

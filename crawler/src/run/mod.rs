@@ -59,10 +59,16 @@ pub(crate) struct Crawl {
     from_sitemaps: u64,
     /// Raw hrefs (with their base's origin) already settled in the frontier.
     settled: HashSet<String>,
+    /// Final URLs of the pages fetched so far (shared with in-flight redirect checks).
+    fetched: Rc<RefCell<HashSet<String>>>,
 }
 
 /// Bound on [`Crawl::settled`].
 const SETTLED_MAX: usize = 200_000;
+
+/// Bound on [`Crawl::fetched`]: past it a redirect to a known page is requested again, which
+/// costs one cache HIT, not memory.
+const FETCHED_MAX: usize = 200_000;
 
 /// Run a whole crawl for `cfg`.
 pub async fn run(cfg: Config) -> Result<Summary, Error> {
@@ -103,6 +109,7 @@ impl Crawl {
             next_slot: Instant::now(),
             from_sitemaps: 0,
             settled: HashSet::new(),
+            fetched: Rc::new(RefCell::new(HashSet::new())),
             cfg,
         })
     }
@@ -110,6 +117,14 @@ impl Crawl {
     fn allow_closure(&self) -> impl Fn(&Url) -> bool {
         let hosts = self.hosts.clone();
         move |u: &Url| hosts.borrow().allows(u)
+    }
+
+    /// Whether a redirect's target was already fetched by this run: with sitemaps seeded, a
+    /// link that redirects (`/contact` → `/contact/`) often lands on a page already warmed, and
+    /// requesting it again would only count the same cache entry twice.
+    fn fetched_closure(&self) -> impl Fn(&Url) -> bool {
+        let fetched = self.fetched.clone();
+        move |u: &Url| fetched.borrow().contains(u.as_str())
     }
 
     /// Why a discovered URL is not crawled, if it is not.
@@ -278,7 +293,11 @@ impl Crawl {
 
     async fn collect(&mut self, t: &Target, max: u64) -> Option<Vec<u8>> {
         let allow = self.allow_closure();
-        match self.fetcher.fetch(t, BodyUse::Collect(max), &allow).await {
+        match self
+            .fetcher
+            .fetch(t, BodyUse::Collect(max), &allow, &|_| false)
+            .await
+        {
             Ok(r) if r.status.is_success() => r.body,
             _ => None,
         }
@@ -366,6 +385,10 @@ impl Crawl {
             let Some(item) = self.frontier.pop() else {
                 return;
             };
+            // Reached earlier as another page's redirect target: already warmed.
+            if self.fetched.borrow().contains(item.target.url.as_str()) {
+                continue;
+            }
             self.pages_started += 1;
             let now = Instant::now();
             let start_at = if self.cfg.wait.is_zero() {
@@ -383,6 +406,7 @@ impl Crawl {
             };
             let fetcher = self.fetcher.clone();
             let allow = self.allow_closure();
+            let known = self.fetched_closure();
             let first = self.pages_started == 1;
             let extras = self.warm.extras(&item.target.url);
             inflight.push(Box::pin(async move {
@@ -391,7 +415,7 @@ impl Crawl {
                 if !first && start_at > Instant::now() {
                     tokio::time::sleep_until(start_at.into()).await;
                 }
-                let r = fetcher.fetch(&item.target, body_use, &allow).await;
+                let r = fetcher.fetch(&item.target, body_use, &allow, &known).await;
                 let done = match &r {
                     Ok(resp) if !extras.is_empty() => {
                         extras
@@ -474,6 +498,12 @@ impl Crawl {
             self.summary.http_errors += 1;
         }
         self.frontier.mark_seen(&resp.final_target);
+        {
+            let mut fetched = self.fetched.borrow_mut();
+            if fetched.len() < FETCHED_MAX {
+                fetched.insert(resp.final_target.url.as_str().to_owned());
+            }
+        }
         if item.origin == Origin::Start && resp.redirects > 0 {
             // A start URL that redirects (http→https, bare→www) moves the
             // site: follow links on the host it landed on.
@@ -538,12 +568,17 @@ impl Crawl {
 
     /// The per-failure hook: fetches that produced no final response.
     pub fn on_failure(&mut self, item: Item, f: Failure) {
-        self.summary.failed += 1;
         let kind = match f.kind {
             FailKind::Network => FailureKind::Network,
             FailKind::TooManyRedirects => FailureKind::TooManyRedirects,
             FailKind::BadRedirect => FailureKind::BadRedirect,
+            FailKind::AlreadyFetched => {
+                // Not a failure: the page behind the redirect is already warm.
+                self.summary.skipped += 1;
+                return;
+            }
         };
+        self.summary.failed += 1;
         self.reporter.failure(&FailureEvent {
             url: item.target.url.as_str(),
             at: f.at.as_str(),
