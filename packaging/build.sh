@@ -39,7 +39,10 @@ SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || 
 export SOURCE_DATE_EPOCH
 
 echo "packaging: static release build of safexec, cache-preload, cache-purge, cache-purged and cache-setup ($triple)"
-RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --locked --release \
+# getrandom_backend=linux_getrandom: the resolver's RNG (rand → getrandom 0.4) calls getrandom(2)
+# itself instead of finding it through a weak symbol, which a static binary never resolves, so it
+# would fall back to opening /dev/urandom and abort in a root without one.
+RUSTFLAGS='-C target-feature=+crt-static --cfg getrandom_backend="linux_getrandom"' cargo build --quiet --locked --release \
     --target "$triple" -p safexec -p cache-preload -p cache-purge -p purged -p cache-setup
 echo "packaging: release build of libnpp_norm.so (dynamic, glibc)"
 env -u RUSTFLAGS cargo build --quiet --locked --release -p npp-norm

@@ -138,28 +138,31 @@ fi
 
 # No NSS: resolving `nobody` (safexec) and `localhost` (cache-preload) must not open
 # /etc/nsswitch.conf, an NSS module or any shared object. safexec runs as root here (strace drops
-# setuid); only its own opens count, up to the exec of the tool.
+# setuid); only its own opens count, up to the exec of the tool. O_PATH opens are left out: they
+# cannot read a byte, and safexec makes them to name the files a job's Landlock ruleset allows
+# (the loader cache and nsswitch.conf among them, for dynamically linked tools).
 strace -f -qq -e trace=open,openat,openat2,execve,execveat -o "$tmp/safexec.strace" \
     "$tmp/deb/usr/bin/safexec" sha256sum /dev/null >/dev/null 2>&1 || true
 own=$(awk 'NR > 1 && /execve(at)?\(/ { exit } { print }' "$tmp/safexec.strace")
 if ! grep -q '"/etc/passwd"' <<<"$own"; then bad "safexec never read /etc/passwd (strace log: $tmp/safexec.strace)"
-elif grep -E 'nsswitch|libnss|\.so[".]' <<<"$own"; then bad "safexec opened NSS files or shared objects"
+elif grep -v 'O_PATH' <<<"$own" | grep -E 'nsswitch|libnss|\.so[".]'; then bad "safexec opened NSS files or shared objects"
 else ok "safexec resolves users from /etc/passwd with no NSS access (strace)"
 fi
-# Stronger for the setuid binary: glibc's NSS code (which names nsswitch.conf) is not even linked.
-if grep -aqE 'nsswitch\.conf|libnss_' "$tmp/deb/usr/bin/safexec"; then
+# Stronger for the setuid binary: glibc's NSS code (which loads its modules as libnss_<name>) is
+# not even linked. (The string nsswitch.conf is there: it is a path of the Landlock allowlist.)
+if grep -aqE 'libnss_' "$tmp/deb/usr/bin/safexec"; then
     bad "safexec links glibc's NSS code (getpwnam, getgrouplist, getaddrinfo...)"
 else
     ok "safexec links no NSS code (no nsswitch.conf / libnss_ in the binary)"
 fi
 strace -f -qq -e trace=open,openat,openat2,execve -o "$tmp/crawler.strace" \
     "$tmp/deb/usr/bin/cache-preload" --no-recursive --no-progress http://localhost:9/ >/dev/null 2>&1 || true
+# (localhost is answered as loopback without reading a file, RFC 6761; reading a name from
+# /etc/hosts is what the glibc-free root above proves.)
 if grep -E 'nsswitch|libnss|\.so[".]|gai\.conf' "$tmp/crawler.strace"; then
     bad "cache-preload opened NSS files or shared objects while resolving localhost (glibc getaddrinfo?)"
-elif ! grep -q '"/etc/hosts"' "$tmp/crawler.strace"; then
-    bad "cache-preload never read /etc/hosts while resolving localhost"
 else
-    ok "cache-preload resolves localhost from /etc/hosts with no NSS access (strace)"
+    ok "cache-preload resolves localhost with no NSS access (strace)"
 fi
 
 # ---- .deb: lintian and contents ----
