@@ -445,14 +445,8 @@ fn wordpress_sitemaps_seed_both_dialects_by_default() {
     assert_eq!(server.all_targets().len(), before + 1);
 }
 
-#[test]
-fn url_list_from_stdin_and_file() {
-    let server = Server::start(|_r: &Req| Resp::html("<a href=\"/not-followed/\">x</a>"));
-    let list = format!(
-        "# comment\n{}\n\n{}\n",
-        server.url("/one"),
-        server.url("/two")
-    );
+/// Runs a non-recursive crawl of the URL list `list`, given on stdin.
+fn run_url_list_from_stdin(list: &str) -> std::process::Output {
     let mut child = std::process::Command::new(common::bin())
         .args(["--no-progress", "--no-recursive", "--url-list", "-"])
         .stdin(std::process::Stdio::piped())
@@ -466,7 +460,18 @@ fn url_list_from_stdin_and_file() {
         .unwrap()
         .write_all(list.as_bytes())
         .unwrap();
-    let out = child.wait_with_output().unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn url_list_from_stdin_and_file() {
+    let server = Server::start(|_r: &Req| Resp::html("<a href=\"/not-followed/\">x</a>"));
+    let list = format!(
+        "# comment\n{}\n\n{}\n",
+        server.url("/one"),
+        server.url("/two")
+    );
+    let out = run_url_list_from_stdin(&list);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(server.targets(), vec!["/one", "/two"]);
     // A list that cannot be read is an I/O failure (exit 1), not a usage error.
@@ -487,20 +492,7 @@ fn rejected_url_list_lines_are_not_echoed() {
         "secret-token:hunter2\n/relative/hunter3\n{}\n",
         server.url("/one")
     );
-    let mut child = std::process::Command::new(common::bin())
-        .args(["--no-progress", "--no-recursive", "--url-list", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(list.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_url_list_from_stdin(&list);
     let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
     assert_eq!(server.targets(), vec!["/one"], "{all}");
     assert!(
