@@ -483,6 +483,24 @@ pub fn bins() -> &'static Bins {
     })
 }
 
+/// `unshare -m --propagation private -- /bin/sh -c SCRIPT sh`: runs `script` (which sets up
+/// private mounts, then `exec "$@"`) in a mount namespace of its own, so the host never sees the
+/// mounts. The caller appends the script's arguments and the command to exec.
+pub fn private_mount_sh(script: &str) -> Command {
+    let mut cmd = Command::new("/usr/bin/unshare");
+    cmd.args([
+        "-m",
+        "--propagation",
+        "private",
+        "--",
+        "/bin/sh",
+        "-c",
+        script,
+        "sh",
+    ]);
+    cmd
+}
+
 /// NPP's PHP environment (npp-usage.md §1.1) for commands run by [`SiteShell`].
 pub const NPP_ENV: &[(&str, &str)] = &[
     (
@@ -518,17 +536,7 @@ impl SiteShell {
              mount --bind \"$1\" /usr/local/bin/cache-preload\n\
              shift\n\
              exec \"$@\"";
-        let mut cmd = Command::new("/usr/bin/unshare");
-        cmd.args([
-            "-m",
-            "--propagation",
-            "private",
-            "--",
-            "/bin/sh",
-            "-c",
-            setup,
-            "sh",
-        ]);
+        let mut cmd = private_mount_sh(setup);
         cmd.arg(&bins.cache_preload);
         cmd.args(self.user.setpriv());
         cmd.args(["/usr/bin/env", "-i"]);

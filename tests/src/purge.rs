@@ -163,17 +163,7 @@ impl SafexecView {
             ));
         }
         setup.push_str("shift 2\nexec \"$@\"");
-        let mut cmd = Command::new("/usr/bin/unshare");
-        cmd.args([
-            "-m",
-            "--propagation",
-            "private",
-            "--",
-            "/bin/sh",
-            "-c",
-            &setup,
-            "sh",
-        ]);
+        let mut cmd = crate::private_mount_sh(&setup);
         cmd.arg(&self.etc).arg(cache_purge_bin());
         cmd.args(user.setpriv());
         cmd.args(["/usr/bin/env", "-i", "PATH=/usr/bin:/bin", "LANG=C.UTF-8"]);

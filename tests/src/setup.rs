@@ -227,17 +227,7 @@ impl Host {
              mount --bind \"$3\" /etc\n\
              shift 3\n\
              exec \"$@\"";
-        let mut cmd = Command::new("/usr/bin/unshare");
-        cmd.args([
-            "-m",
-            "--propagation",
-            "private",
-            "--",
-            "/bin/sh",
-            "-c",
-            setup,
-            "sh",
-        ]);
+        let mut cmd = crate::private_mount_sh(setup);
         cmd.arg(&tools().cache_purge);
         cmd.arg(&bins().cache_preload);
         cmd.arg(&etc);
