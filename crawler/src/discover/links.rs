@@ -13,9 +13,49 @@ use std::rc::Rc;
 
 use encoding_rs::Encoding;
 use lol_html::html_content::Element;
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
 use lol_html::{
-    element, AsciiCompatibleEncoding, HtmlRewriter, MemorySettings, OutputSink, Settings,
+    AsciiCompatibleEncoding, ElementContentHandlers, HtmlRewriter, MemorySettings, OutputSink,
+    Selector, Settings,
 };
+
+/// The selectors the scanner matches, parsed once per process: parsing them for every page cost
+/// more than a cached page's whole request on a warm cache.
+struct Selectors {
+    anchor: Selector,
+    link: Selector,
+    iframe: Selector,
+    base: Selector,
+    meta: Selector,
+}
+
+static SELECTORS: LazyLock<Selectors> = LazyLock::new(|| {
+    let parse = |s: &str| match s.parse::<Selector>() {
+        Ok(sel) => sel,
+        // The strings below are constants; a failure is a bug caught by every test.
+        Err(e) => panic!("link selector {s:?} does not parse: {e}"),
+    };
+    Selectors {
+        anchor: parse("a[href], area[href]"),
+        link: parse("link[href]"),
+        iframe: parse("iframe[src]"),
+        base: parse("base[href]"),
+        meta: parse("meta"),
+    }
+});
+
+/// One element handler on a pre-parsed selector.
+fn on<'h>(
+    selector: &'static Selector,
+    handler: impl FnMut(&mut Element<'_, '_>) -> lol_html::HandlerResult + 'h,
+) -> (Cow<'static, Selector>, ElementContentHandlers<'h>) {
+    (
+        Cow::Borrowed(selector),
+        ElementContentHandlers::default().element(handler),
+    )
+}
 
 /// Bounds that keep a hostile page from using unbounded memory.
 #[derive(Debug, Clone, Copy)]
@@ -56,7 +96,8 @@ pub struct PageLinks {
 #[derive(Default)]
 struct Found {
     links: PageLinks,
-    seen: HashSet<String>,
+    /// Seeded per process (foldhash): SipHash was a visible share of a cached page's cost.
+    seen: HashSet<String, foldhash::fast::RandomState>,
 }
 
 struct Discard;
@@ -120,6 +161,7 @@ impl LinkScanner {
         let (f1, f2, f3, f4) = (found.clone(), found.clone(), found.clone(), found.clone());
         let f5 = found.clone();
         let ascii = encoding.and_then(AsciiCompatibleEncoding::new);
+        let sel: &'static Selectors = &SELECTORS;
         let settings = Settings::new()
             .with_strict(false)
             .with_adjust_charset_on_meta_tag(!header_encoding)
@@ -128,13 +170,13 @@ impl LinkScanner {
                 MemorySettings::new().with_max_allowed_memory_usage(limits.max_parser_memory),
             );
         let settings = settings
-            .append_element_content_handler(element!("a[href], area[href]", move |el| {
+            .append_element_content_handler(on(&sel.anchor, move |el| {
                 if let Some(v) = el.get_attribute("href") {
                     keep(&f1, limits, v);
                 }
                 Ok(())
             }))
-            .append_element_content_handler(element!("link[href]", move |el| {
+            .append_element_content_handler(on(&sel.link, move |el| {
                 if rel_wanted(el) {
                     if let Some(v) = el.get_attribute("href") {
                         keep(&f2, limits, v);
@@ -142,13 +184,13 @@ impl LinkScanner {
                 }
                 Ok(())
             }))
-            .append_element_content_handler(element!("iframe[src]", move |el| {
+            .append_element_content_handler(on(&sel.iframe, move |el| {
                 if let Some(v) = el.get_attribute("src") {
                     keep(&f3, limits, v);
                 }
                 Ok(())
             }))
-            .append_element_content_handler(element!("base[href]", move |el| {
+            .append_element_content_handler(on(&sel.base, move |el| {
                 let mut f = f4.borrow_mut();
                 if f.links.base.is_none() {
                     if let Some(v) = el.get_attribute("href") {
@@ -159,7 +201,7 @@ impl LinkScanner {
                 }
                 Ok(())
             }))
-            .append_element_content_handler(element!("meta", move |el| {
+            .append_element_content_handler(on(&sel.meta, move |el| {
                 if header_encoding {
                     return Ok(());
                 }

@@ -27,7 +27,13 @@ pub struct Reporter {
     bytes: u64,
     /// Pages known to exist (seeded from a sitemap), if known.
     total: Option<u64>,
+    /// Page and error lines not yet written to stdout / stderr (see [`Reporter::flush`]).
+    out: String,
+    err: String,
 }
+
+/// Buffered lines are written once this much has gathered, even in a burst.
+const FLUSH_AT: usize = 32 * 1024;
 
 fn out_line(s: &str) {
     let mut o = std::io::stdout().lock();
@@ -64,6 +70,38 @@ impl Reporter {
             done: 0,
             bytes: 0,
             total: None,
+            out: String::new(),
+            err: String::new(),
+        }
+    }
+
+    /// Writes the buffered page and error lines. Per-page lines are gathered and written when
+    /// the crawl loop has nothing ready (it calls this before it waits) or when [`FLUSH_AT`] is
+    /// reached: one write per burst instead of one per page (a warm cache completes pages faster
+    /// than a system call per line is worth), while a reader still sees each line as soon as the
+    /// crawl pauses. Notices and the summary flush first, so each stream keeps its order.
+    pub fn flush(&mut self) {
+        if !self.out.is_empty() {
+            out_line(&self.out);
+            self.out.clear();
+        }
+        if !self.err.is_empty() {
+            err_line(&self.err);
+            self.err.clear();
+        }
+    }
+
+    fn buffer_out(&mut self, line: &str) {
+        self.out.push_str(line);
+        if self.out.len() >= FLUSH_AT {
+            self.flush();
+        }
+    }
+
+    fn buffer_err(&mut self, line: &str) {
+        self.err.push_str(line);
+        if self.err.len() >= FLUSH_AT {
+            self.flush();
         }
     }
 
@@ -80,7 +118,7 @@ impl Reporter {
             Output::WgetLog => {
                 let ts = wget_log::timestamp();
                 if p.ok {
-                    err_line(&wget_log::success(
+                    self.buffer_err(&wget_log::success(
                         &ts,
                         p.final_url,
                         p.bytes,
@@ -88,10 +126,10 @@ impl Reporter {
                         p.tries,
                     ));
                 } else {
-                    err_line(&wget_log::http_error(&ts, p.final_url, p.status, p.reason));
+                    self.buffer_err(&wget_log::http_error(&ts, p.final_url, p.status, p.reason));
                 }
             }
-            Output::Json => out_line(&json::line(&Event::Page(p))),
+            Output::Json => self.buffer_out(&json::line(&Event::Page(p))),
             Output::Plain { .. } => {
                 self.done += 1;
                 self.bytes += p.bytes;
@@ -110,7 +148,7 @@ impl Reporter {
                             bar.println(line.trim_end());
                         }
                     }
-                    None => out_line(&line),
+                    None => self.buffer_out(&line),
                 }
             }
         }
@@ -121,14 +159,14 @@ impl Reporter {
         match self.output {
             Output::Quiet => {}
             Output::WgetLog => {
-                err_line(&wget_log::failure(&wget_log::timestamp(), f.url, f.message))
+                self.buffer_err(&wget_log::failure(&wget_log::timestamp(), f.url, f.message))
             }
-            Output::Json => out_line(&json::line(&Event::Error(f))),
+            Output::Json => self.buffer_out(&json::line(&Event::Error(f))),
             Output::Plain { .. } => {
                 let line = plain::failure_line(f);
                 match &self.bar {
                     Some(bar) => bar.println(&line),
-                    None => out_line(&format!("{line}\n")),
+                    None => self.buffer_out(&format!("{line}\n")),
                 }
             }
         }
@@ -136,6 +174,7 @@ impl Reporter {
 
     /// Informational message (never in the wget log's parsed shapes).
     pub fn notice(&mut self, msg: &str) {
+        self.flush();
         match self.output {
             Output::Quiet => {}
             // wget prints its own notices on stderr too; none of NPP's
@@ -151,6 +190,7 @@ impl Reporter {
 
     /// End of a normal run.
     pub fn summary(&mut self, s: &Summary) {
+        self.flush();
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }

@@ -15,6 +15,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
+use futures_util::FutureExt;
 use url::Url;
 
 use crate::config::Config;
@@ -58,9 +59,9 @@ pub(crate) struct Crawl {
     /// Pages queued from sitemaps while seeding.
     from_sitemaps: u64,
     /// Raw hrefs (with their base's origin) already settled in the frontier.
-    settled: HashSet<String>,
+    settled: HashSet<String, foldhash::fast::RandomState>,
     /// Final URLs of the pages fetched so far (shared with in-flight redirect checks).
-    fetched: Rc<RefCell<HashSet<String>>>,
+    fetched: Rc<RefCell<HashSet<String, foldhash::fast::RandomState>>>,
 }
 
 /// Bound on [`Crawl::settled`].
@@ -108,8 +109,8 @@ impl Crawl {
             pages_started: 0,
             next_slot: Instant::now(),
             from_sitemaps: 0,
-            settled: HashSet::new(),
-            fetched: Rc::new(RefCell::new(HashSet::new())),
+            settled: HashSet::default(),
+            fetched: Rc::new(RefCell::new(HashSet::default())),
             cfg,
         })
     }
@@ -441,13 +442,23 @@ impl Crawl {
             if paused {
                 if inflight.is_empty() && !self.frontier.is_empty() {
                     // --max-load: nothing in flight and the machine is busy; look again shortly.
+                    self.reporter.flush();
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
                 }
             } else {
                 self.schedule(&mut inflight);
             }
-            let Some((item, result, extras)) = inflight.next().await else {
+            // Lines are written when nothing is ready, before the loop waits (and before any
+            // other task, such as the SIGTERM watcher, can run on this thread).
+            let next = match inflight.next().now_or_never() {
+                Some(next) => next,
+                None => {
+                    self.reporter.flush();
+                    inflight.next().await
+                }
+            };
+            let Some((item, result, extras)) = next else {
                 break;
             };
             match result {
@@ -467,6 +478,7 @@ impl Crawl {
                 self.next_slot = self.next_slot.max(Instant::now() + self.cfg.wait);
             }
         }
+        self.reporter.flush();
         if let Some(w) = self.warm.check_vary().await {
             self.reporter.notice(&w);
         }
