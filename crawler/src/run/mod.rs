@@ -64,6 +64,9 @@ pub(crate) struct Crawl {
     fetched: Rc<RefCell<HashSet<String, foldhash::fast::RandomState>>>,
 }
 
+/// Sitemaps of an index fetched at once.
+const SITEMAPS_AT_ONCE: usize = 4;
+
 /// Bound on [`Crawl::settled`].
 const SETTLED_MAX: usize = 200_000;
 
@@ -292,21 +295,25 @@ impl Crawl {
         Ok(())
     }
 
-    async fn collect(&mut self, t: &Target, max: u64) -> Option<Vec<u8>> {
+    /// The body of `t` (2xx only, decoded, at most `max` bytes). The future holds its own
+    /// client handle, so several can run at once.
+    fn collect(&self, t: &Target, max: u64) -> impl Future<Output = Option<Vec<u8>>> + 'static {
         let allow = self.allow_closure();
-        match self
-            .fetcher
-            .fetch(t, BodyUse::Collect(max), &allow, &|_| false)
-            .await
-        {
-            Ok(r) if r.status.is_success() => r.body,
-            _ => None,
+        let fetcher = self.fetcher.clone();
+        let t = t.clone();
+        async move {
+            match fetcher
+                .fetch(&t, BodyUse::Collect(max), &allow, &|_| false)
+                .await
+            {
+                Ok(r) if r.status.is_success() => r.body,
+                _ => None,
+            }
         }
     }
 
     async fn read_sitemaps(&mut self, roots: Vec<String>, widen: bool) {
         const MAX_SITEMAPS: usize = 1000;
-        const MAX_NESTING: u32 = 5;
         let limits = SitemapLimits::default();
         let mut queue: std::collections::VecDeque<(Target, u32)> = Default::default();
         let mut seen = HashSet::new();
@@ -329,45 +336,78 @@ impl Crawl {
             }
         }
         let mut fetched = 0usize;
-        while let Some((t, level)) = queue.pop_front() {
-            if !seen.insert(crate::discover::frontier::key(&t)) {
-                continue;
-            }
-            fetched += 1;
-            if fetched > MAX_SITEMAPS {
-                self.reporter
-                    .notice("more than 1000 sitemaps; the rest are ignored");
-                break;
-            }
-            let Some(body) = self.collect(&t, limits.max_bytes).await else {
-                self.reporter
-                    .notice(&format!("could not fetch sitemap {}", t.url));
-                continue;
-            };
-            let parsed = match sitemap::parse_bytes(&body, limits) {
-                Ok(p) => p,
-                Err(e) => {
-                    self.reporter.notice(&format!("sitemap {}: {e}", t.url));
+        let mut over = false;
+        while !queue.is_empty() && !over {
+            // The sitemaps of an index are fetched a few at a time (they are rendered by the
+            // site, one round trip each) and read in queue order, so the frontier's order does
+            // not depend on which answer came first.
+            let mut batch = Vec::new();
+            while let Some((t, level)) = queue.pop_front() {
+                if !seen.insert(crate::discover::frontier::key(&t)) {
                     continue;
                 }
-            };
-            if parsed.truncated {
-                self.reporter
-                    .notice(&format!("sitemap {} truncated at a size limit", t.url));
+                fetched += 1;
+                if fetched > MAX_SITEMAPS {
+                    over = true;
+                    break;
+                }
+                batch.push((t, level));
+                if batch.len() == SITEMAPS_AT_ONCE {
+                    break;
+                }
             }
-            for loc in parsed.locs {
-                let Ok(lt) = norm::resolve(Some(&t.url), &loc, &self.cfg.norm) else {
-                    continue;
-                };
-                match parsed.kind {
-                    Kind::Index => {
-                        if level < MAX_NESTING && self.hosts.borrow().allows(&lt.url) {
-                            queue.push_back((lt, level + 1));
-                        }
+            let bodies: Vec<Option<Vec<u8>>> = futures_util::future::join_all(
+                batch.iter().map(|(t, _)| self.collect(t, limits.max_bytes)),
+            )
+            .await;
+            for ((t, level), body) in batch.into_iter().zip(bodies) {
+                self.read_sitemap(t, level, body, limits, &mut queue);
+            }
+        }
+        if over {
+            self.reporter
+                .notice("more than 1000 sitemaps; the rest are ignored");
+        }
+    }
+
+    /// Queues the pages of one fetched sitemap (and the sitemaps of an index).
+    fn read_sitemap(
+        &mut self,
+        t: Target,
+        level: u32,
+        body: Option<Vec<u8>>,
+        limits: SitemapLimits,
+        queue: &mut std::collections::VecDeque<(Target, u32)>,
+    ) {
+        const MAX_NESTING: u32 = 5;
+        let Some(body) = body else {
+            self.reporter
+                .notice(&format!("could not fetch sitemap {}", t.url));
+            return;
+        };
+        let parsed = match sitemap::parse_bytes(&body, limits) {
+            Ok(p) => p,
+            Err(e) => {
+                self.reporter.notice(&format!("sitemap {}: {e}", t.url));
+                return;
+            }
+        };
+        if parsed.truncated {
+            self.reporter
+                .notice(&format!("sitemap {} truncated at a size limit", t.url));
+        }
+        for loc in parsed.locs {
+            let Ok(lt) = norm::resolve(Some(&t.url), &loc, &self.cfg.norm) else {
+                continue;
+            };
+            match parsed.kind {
+                Kind::Index => {
+                    if level < MAX_NESTING && self.hosts.borrow().allows(&lt.url) {
+                        queue.push_back((lt, level + 1));
                     }
-                    Kind::UrlSet | Kind::Text => {
-                        self.enqueue(lt, 0, Origin::Sitemap, true);
-                    }
+                }
+                Kind::UrlSet | Kind::Text => {
+                    self.enqueue(lt, 0, Origin::Sitemap, true);
                 }
             }
         }
