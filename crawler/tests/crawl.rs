@@ -773,6 +773,35 @@ fn sigterm_ends_run_promptly_without_summary() {
     assert!(took < Duration::from_secs(5), "{took:?}");
 }
 
+/// Page lines are gathered per burst but written before the crawl waits: a reader (the PHP
+/// client's progress) sees a page as soon as nothing else is ready, not at the end of the run.
+#[test]
+fn json_page_lines_are_written_while_the_run_waits() {
+    use std::io::BufRead;
+    let server = Server::start(|r: &Req| match r.path().as_str() {
+        "/" => Resp::html("<a href=\"/slow\">s</a>"),
+        "/robots.txt" => Resp::new(404, ""),
+        _ => Resp::html("late").delay(Duration::from_secs(3)),
+    });
+    let url = server.url("/");
+    let mut child = std::process::Command::new(common::bin())
+        .args(["--json", "--no-progress", &url])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let took = t0.elapsed();
+    let v: Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(v["event"], "page", "{first}");
+    assert_eq!(v["url"], url.as_str(), "{first}");
+    // /slow answers after 3 s; the line for / must not wait for it.
+    assert!(took < Duration::from_secs(2), "first line after {took:?}");
+    assert!(child.wait().unwrap().code().is_some());
+}
+
 #[test]
 fn bad_options_exit_2_with_one_line() {
     for args in [
