@@ -592,26 +592,31 @@ impl Crawl {
             // Every page of a site repeats its menus: a link already settled is skipped before
             // the normalizer (half the crawler's CPU time on a warm cache). The key is the href
             // with the base's origin, which is all an absolute or root-relative href depends on.
-            let origin = base.origin().ascii_serialization();
+            // One key buffer per page: most links are settled already, and a lookup then
+            // allocates nothing.
+            let mut key = base.origin().ascii_serialization();
+            key.push(' ');
+            let prefix = key.len();
             let utf8 = links.encoding.is_none_or(|e| e == encoding_rs::UTF_8);
             for href in &links.hrefs {
-                let memo_key = (utf8
+                let memo = utf8
                     && (href.starts_with("http://")
                         || href.starts_with("https://")
-                        || (href.starts_with('/') && !href.starts_with("//"))))
-                .then(|| format!("{origin} {href}"));
-                if memo_key.as_ref().is_some_and(|k| self.settled.contains(k)) {
-                    continue;
+                        || (href.starts_with('/') && !href.starts_with("//")));
+                if memo {
+                    key.truncate(prefix);
+                    key.push_str(href);
+                    if self.settled.contains(key.as_str()) {
+                        continue;
+                    }
                 }
                 if let Ok(t) = norm::resolve_in(Some(&base), href, &self.cfg.norm, links.encoding) {
-                    if self.enqueue(t, item.depth + 1, Origin::Link, true) {
-                        if let Some(k) = memo_key {
-                            if self.settled.len() >= SETTLED_MAX {
-                                // A cache, not a record: starting over only costs time.
-                                self.settled.clear();
-                            }
-                            self.settled.insert(k);
+                    if self.enqueue(t, item.depth + 1, Origin::Link, true) && memo {
+                        if self.settled.len() >= SETTLED_MAX {
+                            // A cache, not a record: starting over only costs time.
+                            self.settled.clear();
                         }
+                        self.settled.insert(key.clone());
                     }
                 }
             }
