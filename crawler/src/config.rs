@@ -1,5 +1,9 @@
 //! The run configuration: plain data, produced by `cli` and read by every other layer.
 //!
+//! [`Config`] holds one group per concern ([`DiscoveryConfig`], [`HttpConfig`],
+//! [`PacingConfig`], [`InspectionConfig`], [`Output`]), so a layer can be handed the group it
+//! reads rather than the whole run.
+//!
 //! This is the crate's leaf module: it imports nothing from the crate, so any layer may use it.
 //! Validation lives with the command line (`cli`); behaviour lives with the layer that acts on a
 //! setting (`impl` blocks for [`ConnectTo`] matching or [`CacheIndex`] paths sit in `inspect`).
@@ -59,11 +63,26 @@ pub struct Proxies {
     pub https: Option<String>,
 }
 
-/// Everything a run needs, whichever dialect produced it.
+/// Everything a run needs, whichever dialect produced it, grouped by the layer that reads it.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The dialect that was parsed.
     pub dialect: Dialect,
+    /// What to crawl.
+    pub discovery: DiscoveryConfig,
+    /// How each request is made.
+    pub http: HttpConfig,
+    /// How many requests run at once, and how fast they start.
+    pub pacing: PacingConfig,
+    /// What is checked in the cache besides warming it.
+    pub inspection: InspectionConfig,
+    /// Output format.
+    pub output: Output,
+}
+
+/// What to crawl: seeds, link following and its limits; read by `run` (with `discover`).
+#[derive(Debug, Clone)]
+pub struct DiscoveryConfig {
     /// Start URLs as given (resolved at run time).
     pub start_urls: Vec<String>,
     /// Sitemap URLs to seed from.
@@ -92,8 +111,14 @@ pub struct Config {
     pub reject_regex: Option<Regex>,
     /// Reject patterns compiled from the extension/glob list.
     pub reject_ext: Option<Regex>,
-    /// Request-target normalization.
+    /// Request-target normalization of every URL met: seeds, links, sitemap entries (and the
+    /// redirect targets `http` follows, so a hop is requested as a link to it would be).
     pub norm: NormOptions,
+}
+
+/// How each request is made (headers, retries, timeouts, proxies, TLS); read by `http`.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
     /// Request headers in order; names as given. Includes User-Agent, Accept, Accept-Encoding.
     pub headers: Vec<(String, String)>,
     /// Attempts per URL.
@@ -102,12 +127,8 @@ pub struct Config {
     pub retry_on: Vec<u16>,
     /// Cap on a retry pause (and on Retry-After).
     pub max_retry_wait: Duration,
-    /// Pause between requests.
-    pub wait: Duration,
     /// Per-request bandwidth cap, bytes per second.
     pub limit_rate: Option<u64>,
-    /// Requests in flight.
-    pub concurrency: usize,
     /// DNS timeout.
     pub dns_timeout: Duration,
     /// Connect timeout.
@@ -122,15 +143,24 @@ pub struct Config {
     pub check_certificate: bool,
     /// Resolve IPv4 addresses first.
     pub prefer_ipv4: bool,
-    /// Output format.
-    pub output: Output,
-    /// Cache-warming options: cache status, verify, variants, index, adaptive speed, nodes.
-    pub warm: WarmConfig,
 }
 
-/// Warm-up settings of a run.
+/// How many requests run at once and when each starts; read by `run` (with `pace`).
+#[derive(Debug, Clone)]
+pub struct PacingConfig {
+    /// Requests in flight when concurrency is fixed (the adaptive controller's start otherwise).
+    pub concurrency: usize,
+    /// Pause between requests (wget's `--wait`; one request at a time when non-zero).
+    pub wait: Duration,
+    /// Adaptive concurrency, unless a fixed `--concurrency` (or a wget `--wait`) was given.
+    pub adaptive: Option<Pacing>,
+    /// `--max-load`: hold new requests while the load average of a local site is above it.
+    pub max_load: Option<f64>,
+}
+
+/// What is checked in the cache besides warming it; read by `run` (with `inspect`).
 #[derive(Clone, Debug, Default)]
-pub struct WarmConfig {
+pub struct InspectionConfig {
     /// `--cache-header NAME`.
     pub cache_header: Option<String>,
     /// `--verify`.
@@ -143,11 +173,7 @@ pub struct WarmConfig {
     pub index_out: Option<PathBuf>,
     /// `--replay-keys DIR` with the key template to split keys by.
     pub replay_keys: Option<(PathBuf, KeyTemplate)>,
-    /// Adaptive concurrency, unless a fixed `--concurrency` was given.
-    pub adaptive: Option<Pacing>,
-    /// `--max-load`.
-    pub max_load: Option<f64>,
-    /// `--connect-to` rules.
+    /// `--connect-to` rules: the nodes each page is also warmed on.
     pub connect_to: Vec<ConnectTo>,
 }
 

@@ -14,7 +14,7 @@
 //! | `report` | typed events and summary (serde), one renderer per output format |
 //! | `http` | resolver, client, fetch, body decoding, probes, [`rewarm`]: the only user of `reqwest` |
 //! | `discover`, `inspect`, `pace` | what to crawl; what the cache says; how fast to go (no I/O) |
-//! | [`config`], [`Error`] | plain data and the one error type |
+//! | [`config`], [`Error`] | plain data (one group per concern) and the one error type |
 //!
 //! `main` parses argv with [`cli::parse`], runs [`run::run`] and prints the single [`Error`].
 #![forbid(unsafe_code)]

@@ -7,7 +7,8 @@ use super::{
     parse_rate, parse_status_list, secs, NativeArgs, Parsed,
 };
 use crate::config::{
-    Config, Dialect, NormOptions, Output, PctMode, Proxies, UA_DESKTOP, UA_MOBILE,
+    Config, Dialect, DiscoveryConfig, HttpConfig, NormOptions, Output, PacingConfig, PctMode,
+    Proxies, UA_DESKTOP, UA_MOBILE,
 };
 use crate::Error;
 
@@ -120,51 +121,71 @@ fn into_config(a: NativeArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<Co
         }
         None => Proxies::default(),
     };
+    // Checked before the groups are built, in the order the options were always checked, so
+    // that of two bad values the same one is reported.
+    let reject_regex = a
+        .reject_regex
+        .as_deref()
+        .map(compile_reject_regex)
+        .transpose()?;
+    let reject_ext = match &a.reject {
+        Some(l) => compile_reject_list(l, true)?,
+        None => None,
+    };
+    let retry_on = parse_status_list(&a.retry_on)?;
+    let max_retry_wait = secs(a.max_retry_wait, "--max-retry-wait")?;
+    let wait = secs(a.wait, "--wait")?;
+    let limit_rate = a.limit_rate.as_deref().map(parse_rate).transpose()?;
+    let dns_timeout = secs(a.dns_timeout, "--dns-timeout")?;
+    let connect_timeout = secs(a.connect_timeout, "--connect-timeout")?;
+    let read_timeout = secs(a.read_timeout, "--read-timeout")?;
     Ok(Config {
         dialect: Dialect::Native,
-        start_urls: a.urls,
-        sitemaps: a.sitemap,
-        robots_sitemaps: !a.no_robots_sitemaps && (a.robots_sitemaps || !a.no_recursive),
-        robots_sitemaps_explicit: a.robots_sitemaps,
-        url_list: a.url_list,
-        recursive: !a.no_recursive,
-        max_depth: a.max_depth,
-        max_pages: a.max_pages,
-        max_per_pattern: a.max_per_pattern,
-        max_queue: a.max_queue.max(1),
-        domains: a
-            .domains
-            .iter()
-            .map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase())
-            .filter(|d| !d.is_empty())
-            .collect(),
-        reject_regex: a
-            .reject_regex
-            .as_deref()
-            .map(compile_reject_regex)
-            .transpose()?,
-        reject_ext: match &a.reject {
-            Some(l) => compile_reject_list(l, true)?,
-            None => None,
+        discovery: DiscoveryConfig {
+            start_urls: a.urls,
+            sitemaps: a.sitemap,
+            robots_sitemaps: !a.no_robots_sitemaps && (a.robots_sitemaps || !a.no_recursive),
+            robots_sitemaps_explicit: a.robots_sitemaps,
+            url_list: a.url_list,
+            recursive: !a.no_recursive,
+            max_depth: a.max_depth,
+            max_pages: a.max_pages,
+            max_per_pattern: a.max_per_pattern,
+            max_queue: a.max_queue.max(1),
+            domains: a
+                .domains
+                .iter()
+                .map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase())
+                .filter(|d| !d.is_empty())
+                .collect(),
+            reject_regex,
+            reject_ext,
+            norm: NormOptions {
+                mode,
+                ..NormOptions::default()
+            },
         },
-        norm: NormOptions {
-            mode,
-            ..NormOptions::default()
+        http: HttpConfig {
+            headers: build_headers(&ua, extra),
+            tries: a.tries,
+            retry_on,
+            max_retry_wait,
+            limit_rate,
+            dns_timeout,
+            connect_timeout,
+            read_timeout,
+            max_redirect: a.max_redirect,
+            proxies,
+            check_certificate: !a.no_check_certificate,
+            prefer_ipv4: false,
         },
-        headers: build_headers(&ua, extra),
-        tries: a.tries,
-        retry_on: parse_status_list(&a.retry_on)?,
-        max_retry_wait: secs(a.max_retry_wait, "--max-retry-wait")?,
-        wait: secs(a.wait, "--wait")?,
-        limit_rate: a.limit_rate.as_deref().map(parse_rate).transpose()?,
-        concurrency,
-        dns_timeout: secs(a.dns_timeout, "--dns-timeout")?,
-        connect_timeout: secs(a.connect_timeout, "--connect-timeout")?,
-        read_timeout: secs(a.read_timeout, "--read-timeout")?,
-        max_redirect: a.max_redirect,
-        proxies,
-        check_certificate: !a.no_check_certificate,
-        prefer_ipv4: false,
+        pacing: PacingConfig {
+            concurrency,
+            wait,
+            adaptive: warm.adaptive,
+            max_load: warm.max_load,
+        },
+        inspection: warm.inspection,
         output: if a.json {
             Output::Json
         } else {
@@ -172,7 +193,6 @@ fn into_config(a: NativeArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<Co
                 progress: !a.no_progress,
             }
         },
-        warm,
     })
 }
 
@@ -203,14 +223,14 @@ mod tests {
     #[test]
     fn defaults() {
         let c = run(&["https://example.com/"]).unwrap();
-        assert!(c.recursive);
-        assert_eq!(c.concurrency, 4);
-        assert_eq!(c.tries, 2);
-        assert_eq!(c.retry_on, vec![429, 503]);
-        assert_eq!(c.norm.mode, PctMode::Browser);
-        assert_eq!(c.headers[0].1, UA_DESKTOP);
-        assert_eq!(c.headers[2].1, "gzip, deflate, br, zstd");
-        assert!(c.check_certificate);
+        assert!(c.discovery.recursive);
+        assert_eq!(c.pacing.concurrency, 4);
+        assert_eq!(c.http.tries, 2);
+        assert_eq!(c.http.retry_on, vec![429, 503]);
+        assert_eq!(c.discovery.norm.mode, PctMode::Browser);
+        assert_eq!(c.http.headers[0].1, UA_DESKTOP);
+        assert_eq!(c.http.headers[2].1, "gzip, deflate, br, zstd");
+        assert!(c.http.check_certificate);
         assert_eq!(c.output, Output::Plain { progress: true });
     }
 
@@ -244,17 +264,20 @@ mod tests {
             "https://e.com/",
         ])
         .unwrap();
-        assert_eq!(c.headers[0].1, UA_MOBILE);
-        assert_eq!(c.headers[2].1, "br");
-        assert_eq!(c.headers[3], ("X-Test".into(), "1".into()));
+        assert_eq!(c.http.headers[0].1, UA_MOBILE);
+        assert_eq!(c.http.headers[2].1, "br");
+        assert_eq!(c.http.headers[3], ("X-Test".into(), "1".into()));
         assert_eq!(c.output, Output::Json);
-        assert_eq!(c.concurrency, 8);
-        assert_eq!(c.norm.mode, PctMode::Lower);
-        assert!(!c.recursive);
-        assert_eq!(c.limit_rate, Some(1 << 20));
-        assert_eq!(c.proxies.https.as_deref(), Some("http://127.0.0.1:3434"));
-        assert!(!c.check_certificate);
-        assert_eq!(c.domains, vec!["a.com", "www.b.com"]);
+        assert_eq!(c.pacing.concurrency, 8);
+        assert_eq!(c.discovery.norm.mode, PctMode::Lower);
+        assert!(!c.discovery.recursive);
+        assert_eq!(c.http.limit_rate, Some(1 << 20));
+        assert_eq!(
+            c.http.proxies.https.as_deref(),
+            Some("http://127.0.0.1:3434")
+        );
+        assert!(!c.http.check_certificate);
+        assert_eq!(c.discovery.domains, vec!["a.com", "www.b.com"]);
     }
 
     #[test]
@@ -267,13 +290,13 @@ mod tests {
         let Parsed::Run(c) = parse(&v, &env).unwrap() else {
             panic!()
         };
-        assert_eq!(c.norm.mode, PctMode::Upper);
+        assert_eq!(c.discovery.norm.mode, PctMode::Upper);
         let mut v2 = v.clone();
         v2.insert(1, "--pct-mode=preserve".into());
         let Parsed::Run(c) = parse(&v2, &env).unwrap() else {
             panic!()
         };
-        assert_eq!(c.norm.mode, PctMode::Preserve);
+        assert_eq!(c.discovery.norm.mode, PctMode::Preserve);
         let bad = |k: &str| (k == "PCTNORM_CASE").then(|| "weird".to_string());
         assert!(parse(&v, &bad).is_err());
     }

@@ -1,10 +1,11 @@
 //! The warm-up options of the native command line (cache status, verify, variants, the cache
-//! index, adaptive speed, nodes), validated into the plain [`WarmConfig`].
+//! index, adaptive speed, nodes), validated into the plain [`InspectionConfig`] and the adaptive
+//! part of the pacing settings.
 
 use std::path::PathBuf;
 
 use crate::config::{
-    CacheIndex, ConnectTo, KeyTemplate, Levels, Pacing, VariantSet, WarmConfig, DEFAULT_KEY,
+    CacheIndex, ConnectTo, InspectionConfig, KeyTemplate, Levels, Pacing, VariantSet, DEFAULT_KEY,
     DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_CONCURRENCY_CACHED,
 };
 use crate::Error;
@@ -42,8 +43,20 @@ pub struct WarmArgs {
     pub connect_to: Vec<String>,
 }
 
+/// The warm-up options, validated: they fill the inspection group and decide how the run paces
+/// itself (the caller adds the fixed concurrency and the wait).
+#[derive(Clone, Debug)]
+pub(crate) struct Warm {
+    /// Cache status, verify, variants, index, replay, nodes.
+    pub inspection: InspectionConfig,
+    /// Adaptive concurrency, unless a fixed `--concurrency` was given.
+    pub adaptive: Option<Pacing>,
+    /// `--max-load`.
+    pub max_load: Option<f64>,
+}
+
 /// Validates and converts the command-line values.
-pub(crate) fn warm_config(a: &WarmArgs) -> Result<WarmConfig, Error> {
+pub(crate) fn warm_config(a: &WarmArgs) -> Result<Warm, Error> {
     let template =
         KeyTemplate::parse(a.cache_key.as_deref().unwrap_or(DEFAULT_KEY)).map_err(Error::usage)?;
     let levels = Levels::parse(a.levels.as_deref().unwrap_or("1:2")).map_err(Error::usage)?;
@@ -110,28 +123,28 @@ pub(crate) fn warm_config(a: &WarmArgs) -> Result<WarmConfig, Error> {
         .map(|c| ConnectTo::parse(c))
         .collect::<Result<Vec<_>, _>>()
         .map_err(Error::usage)?;
-    Ok(WarmConfig {
-        cache_header: a.cache_header.clone(),
-        verify: a.verify,
-        variants: a
-            .variants
-            .as_deref()
-            .map(VariantSet::parse)
-            .transpose()
-            .map_err(Error::usage)?,
-        index,
-        index_out: a.index_out.as_ref().map(PathBuf::from),
-        replay_keys: a.replay_keys.as_ref().map(|d| (PathBuf::from(d), template)),
+    Ok(Warm {
+        inspection: InspectionConfig {
+            cache_header: a.cache_header.clone(),
+            verify: a.verify,
+            variants: a
+                .variants
+                .as_deref()
+                .map(VariantSet::parse)
+                .transpose()
+                .map_err(Error::usage)?,
+            index,
+            index_out: a.index_out.as_ref().map(PathBuf::from),
+            replay_keys: a.replay_keys.as_ref().map(|d| (PathBuf::from(d), template)),
+            connect_to,
+        },
         adaptive,
         max_load: a.max_load,
-        connect_to,
     })
 }
 
-/// Defaults of the wget dialect: adaptive concurrency unless `--wait` asks for one at a time.
-pub(crate) fn wget_default(wait_is_zero: bool) -> WarmConfig {
-    WarmConfig {
-        adaptive: wait_is_zero.then(Pacing::default),
-        ..WarmConfig::default()
-    }
+/// Pacing defaults of the wget dialect: adaptive concurrency unless `--wait` asks for one at a
+/// time.
+pub(crate) fn wget_adaptive(wait_is_zero: bool) -> Option<Pacing> {
+    wait_is_zero.then(Pacing::default)
 }

@@ -11,7 +11,10 @@ use super::{
     build_headers, compile_reject_list, compile_reject_regex, env_pct_mode, parse_header,
     parse_rate, parse_secs, parse_status_list, Parsed,
 };
-use crate::config::{Config, Dialect, NormOptions, Output, PctMode, Proxies, UA_DESKTOP};
+use crate::config::{
+    Config, Dialect, DiscoveryConfig, HttpConfig, InspectionConfig, NormOptions, Output,
+    PacingConfig, PctMode, Proxies, UA_DESKTOP,
+};
 use crate::Error;
 
 /// Usage text of the wget dialect.
@@ -387,59 +390,67 @@ fn into_config(raw: Raw, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
     let ua = raw.user_agent.unwrap_or_else(|| UA_DESKTOP.to_string());
     Ok(Config {
         dialect: Dialect::Wget,
-        start_urls: urls,
-        sitemaps: Vec::new(),
-        // wget itself never reads sitemaps; NPP's "Preload All" misses pages that only the
-        // sitemap links (author pages), so a recursive run seeds from them unless told not to.
-        robots_sitemaps: raw.recursive && !raw.no_robots_sitemaps,
-        robots_sitemaps_explicit: false,
-        url_list: None,
-        recursive: raw.recursive,
-        max_depth: if raw.recursive {
-            raw.level.unwrap_or(Some(5))
-        } else {
-            Some(0)
+        discovery: DiscoveryConfig {
+            start_urls: urls,
+            sitemaps: Vec::new(),
+            // wget itself never reads sitemaps; NPP's "Preload All" misses pages that only the
+            // sitemap links (author pages), so a recursive run seeds from them unless told not to.
+            robots_sitemaps: raw.recursive && !raw.no_robots_sitemaps,
+            robots_sitemaps_explicit: false,
+            url_list: None,
+            recursive: raw.recursive,
+            max_depth: if raw.recursive {
+                raw.level.unwrap_or(Some(5))
+            } else {
+                Some(0)
+            },
+            max_pages: None,
+            max_per_pattern: None,
+            max_queue: 1_000_000,
+            domains: raw.domains,
+            reject_regex: raw
+                .reject_regex
+                .as_deref()
+                .map(compile_reject_regex)
+                .transpose()?,
+            reject_ext,
+            norm: NormOptions {
+                mode,
+                ..NormOptions::default()
+            },
         },
-        max_pages: None,
-        max_per_pattern: None,
-        max_queue: 1_000_000,
-        domains: raw.domains,
-        reject_regex: raw
-            .reject_regex
-            .as_deref()
-            .map(compile_reject_regex)
-            .transpose()?,
-        reject_ext,
-        norm: NormOptions {
-            mode,
-            ..NormOptions::default()
+        http: HttpConfig {
+            headers: build_headers(&ua, raw.headers),
+            tries: raw.tries.unwrap_or(20),
+            retry_on: raw.retry_on.unwrap_or_default(),
+            max_retry_wait: raw.waitretry.unwrap_or(std::time::Duration::from_secs(10)),
+            limit_rate: raw.limit_rate,
+            dns_timeout: raw
+                .dns_timeout
+                .unwrap_or(std::time::Duration::from_secs(10)),
+            connect_timeout: raw
+                .connect_timeout
+                .unwrap_or(std::time::Duration::from_secs(10)),
+            read_timeout: raw
+                .read_timeout
+                .unwrap_or(std::time::Duration::from_secs(900)),
+            max_redirect: raw.max_redirect.unwrap_or(20),
+            proxies,
+            check_certificate: raw.check_certificate,
+            prefer_ipv4: raw.prefer_ipv4,
         },
-        headers: build_headers(&ua, raw.headers),
-        tries: raw.tries.unwrap_or(20),
-        retry_on: raw.retry_on.unwrap_or_default(),
-        max_retry_wait: raw.waitretry.unwrap_or(std::time::Duration::from_secs(10)),
-        wait,
-        limit_rate: raw.limit_rate,
-        concurrency: if wait.is_zero() { 4 } else { 1 },
-        dns_timeout: raw
-            .dns_timeout
-            .unwrap_or(std::time::Duration::from_secs(10)),
-        connect_timeout: raw
-            .connect_timeout
-            .unwrap_or(std::time::Duration::from_secs(10)),
-        read_timeout: raw
-            .read_timeout
-            .unwrap_or(std::time::Duration::from_secs(900)),
-        max_redirect: raw.max_redirect.unwrap_or(20),
-        proxies,
-        check_certificate: raw.check_certificate,
-        prefer_ipv4: raw.prefer_ipv4,
+        pacing: PacingConfig {
+            concurrency: if wait.is_zero() { 4 } else { 1 },
+            wait,
+            adaptive: super::warm::wget_adaptive(wait.is_zero()),
+            max_load: None,
+        },
+        inspection: InspectionConfig::default(),
         output: if raw.quiet {
             Output::Quiet
         } else {
             Output::WgetLog
         },
-        warm: super::warm::wget_default(wait.is_zero()),
     })
 }
 
@@ -489,31 +500,40 @@ mod tests {
     fn npp_command_b() {
         let c = run(&npp_b()).unwrap();
         assert_eq!(c.dialect, Dialect::Wget);
-        assert!(c.recursive);
-        assert_eq!(c.max_depth, None);
-        assert!(!c.check_certificate);
-        assert!(c.prefer_ipv4);
-        assert_eq!(c.retry_on, vec![503, 429]);
-        assert_eq!(c.max_retry_wait, Duration::from_secs(10));
-        assert_eq!(c.connect_timeout, Duration::from_secs(5));
-        assert_eq!(c.read_timeout, Duration::from_secs(60));
-        assert_eq!(c.tries, 2);
-        assert_eq!(c.proxies.http.as_deref(), Some("http://127.0.0.1:3434"));
-        assert_eq!(c.limit_rate, Some(5120 * 1024));
-        assert_eq!(c.concurrency, 4);
+        assert!(c.discovery.recursive);
+        assert_eq!(c.discovery.max_depth, None);
+        assert!(!c.http.check_certificate);
+        assert!(c.http.prefer_ipv4);
+        assert_eq!(c.http.retry_on, vec![503, 429]);
+        assert_eq!(c.http.max_retry_wait, Duration::from_secs(10));
+        assert_eq!(c.http.connect_timeout, Duration::from_secs(5));
+        assert_eq!(c.http.read_timeout, Duration::from_secs(60));
+        assert_eq!(c.http.tries, 2);
+        assert_eq!(
+            c.http.proxies.http.as_deref(),
+            Some("http://127.0.0.1:3434")
+        );
+        assert_eq!(c.http.limit_rate, Some(5120 * 1024));
+        assert_eq!(c.pacing.concurrency, 4);
         assert!(c
+            .discovery
             .reject_regex
             .as_ref()
             .unwrap()
             .is_match("https://example.com/?p=1"));
-        assert!(c.reject_ext.as_ref().unwrap().is_match("logo.png"));
-        assert_eq!(c.domains, vec!["example.com", "www.example.com"]);
-        assert_eq!(c.headers[0].1, "Mozilla/5.0 (NPP)");
-        assert!(c.headers[1]
+        assert!(c
+            .discovery
+            .reject_ext
+            .as_ref()
+            .unwrap()
+            .is_match("logo.png"));
+        assert_eq!(c.discovery.domains, vec!["example.com", "www.example.com"]);
+        assert_eq!(c.http.headers[0].1, "Mozilla/5.0 (NPP)");
+        assert!(c.http.headers[1]
             .1
             .starts_with("text/html,application/xhtml+xml,application/xml;q=0.9,*/*"));
-        assert_eq!(c.headers[2].1, "gzip, deflate, br, zstd");
-        assert_eq!(c.start_urls, vec!["https://example.com"]);
+        assert_eq!(c.http.headers[2].1, "gzip, deflate, br, zstd");
+        assert_eq!(c.discovery.start_urls, vec!["https://example.com"]);
         assert_eq!(c.output, Output::WgetLog);
     }
 
@@ -527,8 +547,8 @@ mod tests {
         a[wait] = "--wait=2";
         let c = run(&a).unwrap();
         assert_eq!(c.output, Output::Quiet);
-        assert_eq!(c.concurrency, 1);
-        assert_eq!(c.wait, Duration::from_secs(2));
+        assert_eq!(c.pacing.concurrency, 1);
+        assert_eq!(c.pacing.wait, Duration::from_secs(2));
         // C: no recursion, use_proxy=no.
         let c = run(&[
             "--quiet",
@@ -546,10 +566,10 @@ mod tests {
             "https://example.com/p/%e6%b0%b4/",
         ])
         .unwrap();
-        assert!(!c.recursive);
-        assert_eq!(c.max_depth, Some(0));
-        assert_eq!(c.proxies, Proxies::default());
-        assert_eq!(c.tries, 1);
+        assert!(!c.discovery.recursive);
+        assert_eq!(c.discovery.max_depth, Some(0));
+        assert_eq!(c.http.proxies, Proxies::default());
+        assert_eq!(c.http.tries, 1);
     }
 
     #[test]
@@ -565,9 +585,9 @@ mod tests {
             "x.com",
         ])
         .unwrap();
-        assert_eq!(c.max_depth, None);
-        assert_eq!(c.tries, 3);
-        assert_eq!(c.start_urls, vec!["http://x.com"]);
+        assert_eq!(c.discovery.max_depth, None);
+        assert_eq!(c.http.tries, 3);
+        assert_eq!(c.discovery.start_urls, vec!["http://x.com"]);
         let c = run(&[
             "-r",
             "--level",
@@ -579,11 +599,11 @@ mod tests {
             "http://x/",
         ])
         .unwrap();
-        assert_eq!(c.max_depth, Some(2));
-        assert!(!c.reject_ext.as_ref().unwrap().is_match("A.CSS"));
-        assert!(c.reject_ext.as_ref().unwrap().is_match("a.js"));
+        assert_eq!(c.discovery.max_depth, Some(2));
+        assert!(!c.discovery.reject_ext.as_ref().unwrap().is_match("A.CSS"));
+        assert!(c.discovery.reject_ext.as_ref().unwrap().is_match("a.js"));
         let c = run(&["-r", "http://x/"]).unwrap();
-        assert_eq!(c.max_depth, Some(5));
+        assert_eq!(c.discovery.max_depth, Some(5));
         let c = run(&[
             "--header=X: 1",
             "--header=",
@@ -592,11 +612,11 @@ mod tests {
             "http://x/",
         ])
         .unwrap();
-        assert_eq!(c.headers.len(), 4);
-        assert_eq!(c.headers[3].0, "Y");
+        assert_eq!(c.http.headers.len(), 4);
+        assert_eq!(c.http.headers[3].0, "Y");
         let c = run(&["--pct-mode=upper", "--", "--not-an-option"]).unwrap();
-        assert_eq!(c.norm.mode, PctMode::Upper);
-        assert_eq!(c.start_urls, vec!["http://--not-an-option"]);
+        assert_eq!(c.discovery.norm.mode, PctMode::Upper);
+        assert_eq!(c.discovery.start_urls, vec!["http://--not-an-option"]);
     }
 
     #[test]

@@ -22,7 +22,7 @@ use reqwest::header::{
 use reqwest::StatusCode;
 use url::Url;
 
-use crate::config::Config;
+use crate::config::{Config, HttpConfig};
 use crate::discover::links::{LinkLimits, LinkScanner, PageLinks};
 use crate::discover::norm::{self, NormOptions, Target};
 use crate::Error;
@@ -176,7 +176,7 @@ impl PauseGate {
 /// The client settings every request of a run shares: manual redirects (each hop is normalized by
 /// the crawler), the run's timeouts and TLS choice, no proxy from the environment, and host names
 /// resolved by [`super::dns`] rather than NSS.
-pub(crate) fn client_builder(cfg: &Config) -> reqwest::ClientBuilder {
+pub(crate) fn client_builder(cfg: &HttpConfig) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .dns_resolver(Arc::new(crate::http::dns::ReqwestResolver {
             resolver: crate::http::dns::Resolver::default(),
@@ -198,7 +198,7 @@ pub(crate) fn client_builder(cfg: &Config) -> reqwest::ClientBuilder {
 /// Adds the run's explicit HTTP and HTTPS proxies to `b`.
 pub(crate) fn with_proxies(
     mut b: reqwest::ClientBuilder,
-    cfg: &Config,
+    cfg: &HttpConfig,
 ) -> Result<reqwest::ClientBuilder, Error> {
     if let Some(p) = &cfg.proxies.http {
         b = b.proxy(
@@ -218,19 +218,19 @@ pub(crate) fn with_proxies(
 impl Fetcher {
     /// Build the client from the run configuration.
     pub fn new(cfg: &Config) -> Result<Self, Error> {
-        let b = client_builder(cfg)
+        let b = client_builder(&cfg.http)
             // Adaptive concurrency may run up to its cap: keep that many connections alive.
             .pool_max_idle_per_host(
-                cfg.concurrency.max(
-                    cfg.warm
+                cfg.pacing.concurrency.max(
+                    cfg.pacing
                         .adaptive
                         .as_ref()
                         .map_or(1, |a| a.max_concurrency.max(a.max_concurrency_cached)),
                 ),
             );
-        let client = with_proxies(b, cfg)?.build().map_err(Error::client)?;
+        let client = with_proxies(b, &cfg.http)?.build().map_err(Error::client)?;
         let mut headers = HeaderMap::new();
-        for (n, v) in &cfg.headers {
+        for (n, v) in &cfg.http.headers {
             let name = HeaderName::from_bytes(n.as_bytes())
                 .map_err(|_| Error::usage(format!("invalid header name '{n}'")))?;
             let value = HeaderValue::from_str(v)
@@ -241,12 +241,12 @@ impl Fetcher {
             client,
             headers,
             settings: Arc::new(FetchSettings {
-                tries: cfg.tries.max(1),
-                retry_on: cfg.retry_on.clone(),
-                max_retry_wait: cfg.max_retry_wait,
-                limit_rate: cfg.limit_rate,
-                max_redirect: cfg.max_redirect,
-                norm: cfg.norm,
+                tries: cfg.http.tries.max(1),
+                retry_on: cfg.http.retry_on.clone(),
+                max_retry_wait: cfg.http.max_retry_wait,
+                limit_rate: cfg.http.limit_rate,
+                max_redirect: cfg.http.max_redirect,
+                norm: cfg.discovery.norm,
                 link_limits: LinkLimits::default(),
                 max_scan_bytes: 32 << 20,
             }),

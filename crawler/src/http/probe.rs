@@ -8,7 +8,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, HOST};
 use url::Url;
 
 use super::fetch;
-use crate::config::Config;
+use crate::config::HttpConfig;
 use crate::Error;
 
 /// One response of a single GET without redirects.
@@ -43,7 +43,7 @@ pub struct Probe {
 
 impl Probe {
     /// A client with the run's timeouts, proxy and TLS settings, connecting to `node` if given.
-    pub fn new(cfg: &Config, node: Option<SocketAddr>) -> Result<Self, Error> {
+    pub fn new(cfg: &HttpConfig, node: Option<SocketAddr>) -> Result<Self, Error> {
         let b = fetch::client_builder(cfg);
         // A node connection bypasses any proxy: the point is to reach that node.
         let b = if node.is_none() {

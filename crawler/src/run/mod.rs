@@ -88,17 +88,22 @@ impl Crawl {
         let fetcher = Fetcher::new(&cfg)?;
         let mut hosts = HostFilter {
             dialect: Some(cfg.dialect),
-            domains: cfg.domains.clone(),
+            domains: cfg.discovery.domains.clone(),
             ..HostFilter::default()
         };
-        for u in cfg.start_urls.iter().chain(cfg.sitemaps.iter()) {
-            let t = norm::resolve(None, u, &cfg.norm)
+        for u in cfg
+            .discovery
+            .start_urls
+            .iter()
+            .chain(cfg.discovery.sitemaps.iter())
+        {
+            let t = norm::resolve(None, u, &cfg.discovery.norm)
                 .map_err(|e| Error::usage(format!("invalid URL '{u}': {e}")))?;
             hosts.start_hosts.insert(t.host().to_ascii_lowercase());
         }
-        let frontier = Frontier::new(cfg.max_queue, cfg.max_per_pattern);
+        let frontier = Frontier::new(cfg.discovery.max_queue, cfg.discovery.max_per_pattern);
         let reporter = Reporter::new(cfg.output);
-        let concurrency = cfg.concurrency.max(1);
+        let concurrency = cfg.pacing.concurrency.max(1);
         let warm = WarmRun::new(&cfg)?;
         Ok(Crawl {
             warm,
@@ -136,12 +141,12 @@ impl Crawl {
         if !self.hosts.borrow().allows(&t.url) {
             return Some("off-site");
         }
-        if let Some(re) = &self.cfg.reject_regex {
+        if let Some(re) = &self.cfg.discovery.reject_regex {
             if re.is_match(t.url.as_str()) {
                 return Some("reject-regex");
             }
         }
-        if let Some(re) = &self.cfg.reject_ext {
+        if let Some(re) = &self.cfg.discovery.reject_ext {
             let last = t.url.path().rsplit('/').next().unwrap_or("");
             if !last.is_empty() && re.is_match(last) {
                 return Some("reject");
@@ -175,11 +180,13 @@ impl Crawl {
     /// start URLs.
     pub async fn seed(&mut self) -> Result<(), Error> {
         let mut sitemaps: Vec<String> = Vec::new();
-        if self.cfg.robots_sitemaps {
+        if self.cfg.discovery.robots_sitemaps {
             let mut robots = Vec::new();
-            for u in &self.cfg.start_urls {
-                if let Ok(t) = norm::resolve(None, u, &self.cfg.norm) {
-                    if let Ok(r) = norm::resolve(Some(&t.url), "/robots.txt", &self.cfg.norm) {
+            for u in &self.cfg.discovery.start_urls {
+                if let Ok(t) = norm::resolve(None, u, &self.cfg.discovery.norm) {
+                    if let Ok(r) =
+                        norm::resolve(Some(&t.url), "/robots.txt", &self.cfg.discovery.norm)
+                    {
                         if !robots.contains(&r) {
                             robots.push(r);
                         }
@@ -188,11 +195,11 @@ impl Crawl {
             }
             // Only an explicit request hears about a robots.txt without sitemaps: as the
             // default, most sites would print the same notice on every run.
-            let explicit = self.cfg.robots_sitemaps_explicit;
+            let explicit = self.cfg.discovery.robots_sitemaps_explicit;
             for r in robots {
                 // A default read must not hold the crawl up for a full read timeout.
                 let limit = if explicit {
-                    self.cfg.read_timeout.max(Duration::from_secs(10))
+                    self.cfg.http.read_timeout.max(Duration::from_secs(10))
                 } else {
                     Duration::from_secs(10)
                 };
@@ -218,9 +225,10 @@ impl Crawl {
         // Sitemaps named in robots.txt stay within the crawl's hosts; one named on the command
         // line adds its host, as a start URL does.
         self.read_sitemaps(sitemaps, false).await;
-        self.read_sitemaps(self.cfg.sitemaps.clone(), true).await;
+        self.read_sitemaps(self.cfg.discovery.sitemaps.clone(), true)
+            .await;
 
-        if let Some(path) = self.cfg.url_list.clone() {
+        if let Some(path) = self.cfg.discovery.url_list.clone() {
             let reader: Box<dyn BufRead> = if path == "-" {
                 Box::new(std::io::BufReader::new(std::io::stdin()))
             } else {
@@ -234,7 +242,7 @@ impl Crawl {
                 if line.is_empty() || line.starts_with('#') {
                     continue;
                 }
-                match norm::resolve(None, line, &self.cfg.norm) {
+                match norm::resolve(None, line, &self.cfg.discovery.norm) {
                     Ok(t) => {
                         self.hosts
                             .borrow_mut()
@@ -253,10 +261,10 @@ impl Crawl {
             }
         }
 
-        if self.cfg.warm.replay_keys.is_some() {
-            let site = match self.cfg.start_urls.first() {
+        if self.cfg.inspection.replay_keys.is_some() {
+            let site = match self.cfg.discovery.start_urls.first() {
                 Some(u) => Some(
-                    norm::resolve(None, u, &self.cfg.norm)
+                    norm::resolve(None, u, &self.cfg.discovery.norm)
                         .map_err(|e| Error::usage(format!("invalid URL '{u}': {e}")))?
                         .url,
                 ),
@@ -267,7 +275,7 @@ impl Crawl {
                 self.reporter.notice(&n);
             }
             for u in urls {
-                match norm::resolve(None, &u, &self.cfg.norm) {
+                match norm::resolve(None, &u, &self.cfg.discovery.norm) {
                     Ok(t) => {
                         self.hosts
                             .borrow_mut()
@@ -282,8 +290,8 @@ impl Crawl {
             }
         }
 
-        for u in self.cfg.start_urls.clone() {
-            let t = norm::resolve(None, &u, &self.cfg.norm)
+        for u in self.cfg.discovery.start_urls.clone() {
+            let t = norm::resolve(None, &u, &self.cfg.discovery.norm)
                 .map_err(|e| Error::usage(format!("invalid URL '{u}': {e}")))?;
             // Start URLs are always fetched, as with wget.
             self.enqueue(t, 0, Origin::Start, false);
@@ -318,7 +326,7 @@ impl Crawl {
         let mut queue: std::collections::VecDeque<(Target, u32)> = Default::default();
         let mut seen = HashSet::new();
         for s in roots {
-            match norm::resolve(None, &s, &self.cfg.norm) {
+            match norm::resolve(None, &s, &self.cfg.discovery.norm) {
                 Ok(t) if widen => {
                     self.hosts
                         .borrow_mut()
@@ -397,7 +405,7 @@ impl Crawl {
                 .notice(&format!("sitemap {} truncated at a size limit", t.url));
         }
         for loc in parsed.locs {
-            let Ok(lt) = norm::resolve(Some(&t.url), &loc, &self.cfg.norm) else {
+            let Ok(lt) = norm::resolve(Some(&t.url), &loc, &self.cfg.discovery.norm) else {
                 continue;
             };
             match parsed.kind {
@@ -415,7 +423,7 @@ impl Crawl {
 
     fn schedule(&mut self, inflight: &mut FuturesUnordered<FetchFuture>) {
         while inflight.len() < self.warm.limit(self.concurrency).max(1) {
-            if let Some(max) = self.cfg.max_pages {
+            if let Some(max) = self.cfg.discovery.max_pages {
                 if self.pages_started >= max {
                     if !self.frontier.is_empty() {
                         self.summary.limit_reached = true;
@@ -432,14 +440,15 @@ impl Crawl {
             }
             self.pages_started += 1;
             let now = Instant::now();
-            let start_at = if self.cfg.wait.is_zero() {
+            let start_at = if self.cfg.pacing.wait.is_zero() {
                 self.warm.start_at(now)
             } else {
                 let at = self.next_slot.max(now);
-                self.next_slot = at + self.cfg.wait;
+                self.next_slot = at + self.cfg.pacing.wait;
                 at
             };
-            let scan = self.cfg.recursive && self.cfg.max_depth.is_none_or(|m| item.depth < m);
+            let scan = self.cfg.discovery.recursive
+                && self.cfg.discovery.max_depth.is_none_or(|m| item.depth < m);
             let body_use = if scan {
                 BodyUse::ScanLinks
             } else {
@@ -513,16 +522,16 @@ impl Crawl {
                     self.on_failure(item, f)
                 }
             }
-            if self.concurrency == 1 && !self.cfg.wait.is_zero() {
+            if self.concurrency == 1 && !self.cfg.pacing.wait.is_zero() {
                 // wget waits after each retrieval, not between starts.
-                self.next_slot = self.next_slot.max(Instant::now() + self.cfg.wait);
+                self.next_slot = self.next_slot.max(Instant::now() + self.cfg.pacing.wait);
             }
         }
         self.reporter.flush();
         if let Some(w) = self.warm.check_vary().await {
             self.reporter.notice(&w);
         }
-        if self.cfg.warm.verify {
+        if self.cfg.inspection.verify {
             let parallel = self
                 .warm
                 .controller
@@ -534,8 +543,10 @@ impl Crawl {
 
     /// The first start URL, for the `--max-load` locality check.
     fn frontier_site(&self) -> Option<Url> {
-        let u = self.cfg.start_urls.first()?;
-        norm::resolve(None, u, &self.cfg.norm).ok().map(|t| t.url)
+        let u = self.cfg.discovery.start_urls.first()?;
+        norm::resolve(None, u, &self.cfg.discovery.norm)
+            .ok()
+            .map(|t| t.url)
     }
 
     /// The per-response hook: every final HTTP response of the crawl passes
@@ -610,7 +621,9 @@ impl Crawl {
                         continue;
                     }
                 }
-                if let Ok(t) = norm::resolve_in(Some(&base), href, &self.cfg.norm, links.encoding) {
+                if let Ok(t) =
+                    norm::resolve_in(Some(&base), href, &self.cfg.discovery.norm, links.encoding)
+                {
                     if self.enqueue(t, item.depth + 1, Origin::Link, true) && memo {
                         if self.settled.len() >= SETTLED_MAX {
                             // A cache, not a record: starting over only costs time.

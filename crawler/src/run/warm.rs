@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use url::Url;
 
-use crate::config::{Config, ConnectTo, WarmConfig, UA_DESKTOP, UA_MOBILE};
+use crate::config::{Config, ConnectTo, InspectionConfig, PacingConfig, UA_DESKTOP, UA_MOBILE};
 use crate::http::fetch::{self, Failure, Response};
 use crate::http::probe::{Probe, ProbeResponse};
 use crate::inspect::cache_index::{replay_scan, KeyRequest};
@@ -78,8 +78,10 @@ impl Extras {
 
 /// Per-run warm-up state, owned by the crawl.
 pub struct WarmRun {
-    /// The settings.
-    pub cfg: WarmConfig,
+    /// What to check besides warming.
+    pub inspection: InspectionConfig,
+    /// The pacing settings (the adaptive tuning, `--max-load`).
+    pub pacing: PacingConfig,
     /// Counts, warnings, verify results, index.
     pub session: Session,
     /// The adaptive controller, unless concurrency is fixed.
@@ -104,17 +106,19 @@ pub struct WarmRun {
 impl WarmRun {
     /// Sets up the run: clients for extra requests, the controller.
     pub fn new(cfg: &Config) -> Result<Self, Error> {
-        let w = cfg.warm.clone();
+        let w = cfg.inspection.clone();
         let session = Session::new(
             w.cache_header.as_deref(),
             w.index.clone(),
             w.index_out.clone(),
         );
-        let controller = w
+        let controller = cfg
+            .pacing
             .adaptive
             .clone()
             .map(|c| Controller::new(c, Instant::now()));
         let ua = cfg
+            .http
             .headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case("user-agent"))
@@ -124,16 +128,19 @@ impl WarmRun {
             Some(set) => variants(set, ua, UA_MOBILE).into_iter().skip(1).collect(),
             None => Vec::new(),
         };
-        let check_probe = Arc::new(Probe::new(cfg, None)?);
+        let check_probe = Arc::new(Probe::new(&cfg.http, None)?);
         let probe = (w.verify || !variants.is_empty()).then(|| check_probe.clone());
         let mut node_probes = Vec::new();
         for rule in &w.connect_to {
-            node_probes.push((rule.clone(), Arc::new(Probe::new(cfg, Some(rule.addr))?)));
+            node_probes.push((
+                rule.clone(),
+                Arc::new(Probe::new(&cfg.http, Some(rule.addr))?),
+            ));
         }
         Ok(WarmRun {
             session,
             controller,
-            headers: cfg.headers.clone(),
+            headers: cfg.http.headers.clone(),
             variants,
             probe,
             node_probes,
@@ -145,7 +152,8 @@ impl WarmRun {
             last_status: CacheStatus::Absent,
             vary_check: None,
             check_probe,
-            cfg: w,
+            inspection: w,
+            pacing: cfg.pacing.clone(),
         })
     }
 
@@ -208,10 +216,10 @@ impl WarmRun {
     /// is the site's own (`--max-load` only applies to a site on this machine).
     pub async fn prepare_load_gate(&mut self, site: &Url) {
         let adaptive = self.controller.is_some();
-        if (self.cfg.max_load.is_some() || adaptive) && self.local_site.is_none() {
+        if (self.pacing.max_load.is_some() || adaptive) && self.local_site.is_none() {
             self.local_site = Some(site_is_local(site).await);
         }
-        let wanted = self.cfg.adaptive.as_ref().and_then(|a| a.cpu_reserve);
+        let wanted = self.pacing.adaptive.as_ref().and_then(|a| a.cpu_reserve);
         if adaptive && self.local_site == Some(true) && wanted != Some(0.0) {
             // The site's PHP workers share these cores with its visitors.
             let cpus = std::thread::available_parallelism().map_or(1, usize::from);
@@ -233,14 +241,14 @@ impl WarmRun {
             return;
         }
         if let Some(r) = cpu::read_proc_stat().and_then(|t| h.sample(now, t)) {
-            let wanted = self.cfg.adaptive.as_ref().and_then(|a| a.cpu_reserve);
+            let wanted = self.pacing.adaptive.as_ref().and_then(|a| a.cpu_reserve);
             c.on_cpu(r.idle, r.running, h.reserve(wanted));
         }
     }
 
     /// Whether the load gate holds new requests now (re-reads the load at most once a second).
     pub fn load_paused(&mut self, now: Instant) -> bool {
-        let Some(max) = self.cfg.max_load else {
+        let Some(max) = self.pacing.max_load else {
             return false;
         };
         if self
@@ -266,7 +274,7 @@ impl WarmRun {
         self.last_status = obs.status;
         // With --variants the other values are being warmed anyway: nothing to check.
         if self.vary_check.is_none()
-            && self.cfg.variants.is_none()
+            && self.inspection.variants.is_none()
             && !obs.vary.is_empty()
             && resp.status.is_success()
             && !matches!(obs.status, CacheStatus::Absent | CacheStatus::Bypass)
@@ -292,7 +300,7 @@ impl WarmRun {
         }
         if resp.status.is_success() {
             let t = &resp.final_target;
-            if self.cfg.verify {
+            if self.inspection.verify {
                 self.warmed.push(t.url.clone());
             }
             let hdrs: Vec<(&str, &str)> = self
@@ -398,7 +406,7 @@ impl WarmRun {
     /// `--replay-keys`: the URLs to request, built from the keys in the cache directory, with
     /// the scheme, host and port of `site` where the key does not say (or says another port).
     pub fn replay_urls(&self, site: Option<&Url>) -> Result<(Vec<String>, Vec<String>), Error> {
-        let Some((dir, template)) = &self.cfg.replay_keys else {
+        let Some((dir, template)) = &self.inspection.replay_keys else {
             return Ok((Vec::new(), Vec::new()));
         };
         let scan = replay_scan(dir, template)
@@ -480,7 +488,7 @@ impl WarmRun {
     /// Final summary: text lines and JSON members; checks and writes the cache index.
     pub fn finish(&mut self) -> WarmSummary {
         let mut notes = Vec::new();
-        let index_counts = if self.cfg.index.is_some() {
+        let index_counts = if self.inspection.index.is_some() {
             match self.session.finish_index() {
                 Ok(c) => Some(c),
                 Err(e) => {
@@ -494,9 +502,13 @@ impl WarmRun {
         WarmSummary {
             inspect: self.session.summary(index_counts),
             concurrency_peak: self.controller.as_ref().map(Controller::peak),
-            concurrency_cap: self.cfg.adaptive.as_ref().map_or(0, |a| a.max_concurrency),
+            concurrency_cap: self
+                .pacing
+                .adaptive
+                .as_ref()
+                .map_or(0, |a| a.max_concurrency),
             concurrency_cap_cached: self
-                .cfg
+                .pacing
                 .adaptive
                 .as_ref()
                 .map_or(0, |a| a.max_concurrency_cached),
@@ -508,7 +520,7 @@ impl WarmRun {
     /// The nodes a URL must be warmed on (per `--connect-to`).
     pub fn nodes_for(&self, url: &Url) -> Vec<SocketAddr> {
         nodes_for(
-            &self.cfg.connect_to,
+            &self.inspection.connect_to,
             url.host_str().unwrap_or(""),
             url.port_or_known_default().unwrap_or(0),
         )
