@@ -126,3 +126,71 @@ fn the_checker_sees_groups_and_paths() {
     );
     assert_eq!(crate_refs("let x = crate::run::run(c);"), ["run"]);
 }
+
+/// Names that belong to the HTTP library (`reqwest` and the `http` crate under it).
+const HTTP_LIBRARY: &[&str] = &[
+    "reqwest",
+    "StatusCode",
+    "HeaderMap",
+    "HeaderValue",
+    "http::",
+];
+
+/// The HTTP library's names in the code of a line (comments excluded); `crate::http::` is the
+/// crate's own layer, not the library.
+fn http_library_refs(line: &str) -> Vec<&'static str> {
+    let code = line.split("//").next().unwrap_or("");
+    let code = code
+        .replace("crate::http::", "")
+        .replace("super::http::", "");
+    HTTP_LIBRARY
+        .iter()
+        .copied()
+        .filter(|name| code.contains(name))
+        .collect()
+}
+
+#[test]
+fn only_the_http_layer_touches_the_http_library() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut bad = Vec::new();
+    for f in &files {
+        let rel = f.strip_prefix(&src).unwrap();
+        if rel.starts_with("http") {
+            continue;
+        }
+        for (n, line) in fs::read_to_string(f).unwrap().lines().enumerate() {
+            for name in http_library_refs(line) {
+                bad.push(format!(
+                    "{}:{}: `{name}` outside src/http/: {}",
+                    rel.display(),
+                    n + 1,
+                    line.trim()
+                ));
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "HTTP library types outside the http layer:\n{}",
+        bad.join("\n")
+    );
+}
+
+#[test]
+fn the_http_library_checker_sees_types_not_comments() {
+    assert_eq!(
+        http_library_refs("    pub status: reqwest::StatusCode,"),
+        ["reqwest", "StatusCode"]
+    );
+    assert_eq!(
+        http_library_refs("use crate::http::fetch::Response;"),
+        [] as [&str; 0]
+    );
+    assert_eq!(
+        http_library_refs("// the only user of `reqwest`"),
+        [] as [&str; 0]
+    );
+}

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, HOST};
 use url::Url;
 
-use super::fetch;
+use super::client;
 use crate::config::HttpConfig;
 use crate::Error;
 
@@ -44,10 +44,10 @@ pub struct Probe {
 impl Probe {
     /// A client with the run's timeouts, proxy and TLS settings, connecting to `node` if given.
     pub fn new(cfg: &HttpConfig, node: Option<SocketAddr>) -> Result<Self, Error> {
-        let b = fetch::client_builder(cfg);
+        let b = client::client_builder(cfg);
         // A node connection bypasses any proxy: the point is to reach that node.
         let b = if node.is_none() {
-            fetch::with_proxies(b, cfg)?
+            client::with_proxies(b, cfg)?
         } else {
             b
         };
@@ -101,7 +101,7 @@ impl Probe {
             .map_err(|e| e.to_string())?;
         let ttfb = sent.elapsed();
         let status = resp.status().as_u16();
-        let retry_after = fetch::retry_after(resp.headers());
+        let retry_after = client::retry_after(resp.headers());
         let headers = resp
             .headers()
             .iter()

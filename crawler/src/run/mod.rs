@@ -314,7 +314,7 @@ impl Crawl {
                 .fetch(&t, BodyUse::Collect(max), &allow, &|_| false)
                 .await
             {
-                Ok(r) if r.status.is_success() => r.body,
+                Ok(r) if r.is_success() => r.body,
                 _ => None,
             }
         }
@@ -553,8 +553,8 @@ impl Crawl {
     /// through here exactly once, with its status, headers, timings
     /// (`resp.ttfb`, `resp.elapsed`) and final URL.
     pub fn on_response(&mut self, item: Item, resp: Response) {
-        let status = resp.status.as_u16();
-        if resp.status.is_success() {
+        let status = resp.status;
+        if resp.is_success() {
             self.summary.ok += 1;
             self.summary.bytes += resp.bytes;
         } else {
@@ -580,8 +580,8 @@ impl Crawl {
             url: item.target.url.as_str(),
             final_url: resp.final_target.url.as_str(),
             status,
-            reason: resp.status.canonical_reason().unwrap_or("Unknown"),
-            ok: resp.status.is_success(),
+            reason: resp.reason,
+            ok: resp.is_success(),
             bytes: resp.bytes,
             content_length: resp.content_length,
             ttfb: resp.ttfb,

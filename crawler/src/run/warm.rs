@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use url::Url;
 
 use crate::config::{Config, ConnectTo, InspectionConfig, PacingConfig, UA_DESKTOP, UA_MOBILE};
-use crate::http::fetch::{self, Failure, Response};
+use crate::http::fetch::{Failure, Response};
 use crate::http::probe::{Probe, ProbeResponse};
 use crate::inspect::cache_index::{replay_scan, KeyRequest};
 use crate::inspect::cache_status::CacheStatus;
@@ -49,7 +49,7 @@ pub struct Extras(Vec<ExtraPlan>);
 impl Extras {
     /// Runs them one after another (each counts as one request in flight) against `url`,
     /// honouring and extending the run's `Retry-After` pause.
-    pub async fn run(self, url: &Url, pause: &fetch::PauseGate) -> Vec<Extra> {
+    pub async fn run(self, url: &Url, pause: &crate::http::client::PauseGate) -> Vec<Extra> {
         let mut out = Vec::with_capacity(self.0.len());
         for p in self.0 {
             pause.wait().await;
@@ -276,13 +276,13 @@ impl WarmRun {
         if self.vary_check.is_none()
             && self.inspection.variants.is_none()
             && !obs.vary.is_empty()
-            && resp.status.is_success()
+            && resp.is_success()
             && !matches!(obs.status, CacheStatus::Absent | CacheStatus::Bypass)
         {
             // The first stored page that varies is checked once the crawl is over.
             self.vary_check = Some((resp.final_target.url.clone(), obs.vary));
         }
-        let code = resp.status.as_u16();
+        let code = resp.status;
         self.sample_cpu(Instant::now());
         if let Some(c) = &mut self.controller {
             let now = Instant::now();
@@ -298,7 +298,7 @@ impl WarmRun {
                 );
             }
         }
-        if resp.status.is_success() {
+        if resp.is_success() {
             let t = &resp.final_target;
             if self.inspection.verify {
                 self.warmed.push(t.url.clone());
