@@ -6,16 +6,15 @@
 //! `<base href>` anywhere in the document applies to all of them, as it does
 //! in a browser.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::io;
 use std::rc::Rc;
+use std::sync::LazyLock;
 
 use encoding_rs::Encoding;
 use lol_html::html_content::Element;
-use std::borrow::Cow;
-use std::sync::LazyLock;
-
 use lol_html::{
     AsciiCompatibleEncoding, ElementContentHandlers, HtmlRewriter, MemorySettings, OutputSink,
     Selector, Settings,

@@ -160,9 +160,7 @@ impl Sink {
             Sink::Collect(d, _) => d.write(data),
         }
     }
-}
 
-impl Sink {
     /// Decodes `encoding` into `scanner`, scanning at most `max` decoded bytes.
     pub(super) fn links(encoding: &str, scanner: LinkScanner, max: u64) -> Self {
         let results = scanner.results();
